@@ -1,0 +1,36 @@
+"""The demo Flask application.
+
+Flask itself never starts a thread or a process: whatever serves this app (Gunicorn's sync,
+gthread or gevent workers, or Werkzeug's dev server) owns the concurrency. This package knows
+no server: it learns what serves it from the WSGI environ and the running thread / greenlet
+(see :mod:`app.serving`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import api, errors, health, request_id
+from app.settings import Settings
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``overrides`` (tests) win over the environment."""
+    app = Flask(__name__)
+    settings = Settings.from_environ()
+    app.config.from_mapping(settings.flask_config())
+    if overrides:
+        app.config.from_mapping(overrides)
+
+    request_id.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+
+    # Readiness: everything above is done, so the app can take traffic. A real app would
+    # also check its database pool etc. here; this flag is what /readyz reports.
+    app.extensions["ready"] = True
+    return app

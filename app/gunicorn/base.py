@@ -1,0 +1,140 @@
+"""Gunicorn settings shared by the three setups (sync.py, gthread.py, gevent.py).
+
+Read this file with https://docs.gunicorn.org/en/stable/settings.html open. Each setup file
+loads it and sets only what truly differs: the worker class and its concurrency knobs.
+Every value below assumes the deployment this project ships: Gunicorn behind nginx, which
+buffers slow clients and keeps upstream connections alive (see nginx/snippets/upstreams.conf).
+
+Environment overrides (all optional): GUNICORN_BIND, WEB_CONCURRENCY (workers),
+GUNICORN_THREADS (gthread), GUNICORN_WORKER_CONNECTIONS (gevent), GUNICORN_MAX_REQUESTS,
+GUNICORN_LOG_LEVEL, FORWARDED_ALLOW_IPS.
+
+This file must not import the app (or Flask): it runs in the master process, and for the
+gevent setup nothing that opens locks or ssl may load before the worker monkey-patches.
+"""
+
+import json
+import os
+import sys
+
+
+def env_int(name, default):
+    """An integer from the environment, or ``default`` when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def usable_cpus():
+    """CPUs this process may really use: CPU affinity, capped by a cgroup v2 CPU quota.
+
+    ``multiprocessing.cpu_count()`` counts the *host's* cores, even inside a container limited
+    to 2 CPUs: on a 64-core host that means 129 sync workers and an OOM kill. The affinity mask
+    honours ``docker run --cpuset-cpus``; ``cpu.max`` honours ``--cpus`` / Kubernetes limits.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, int(int(quota) / int(period) + 0.5)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota: affinity is all we know
+    return cpus
+
+
+CPUS = usable_cpus()
+
+# --- Server socket -----------------------------------------------------------------------
+# 0.0.0.0 inside a container: only the compose network can reach it (the port is never
+# published). Natively, bind to loopback (tools/native_stack.py does).
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# Connections the kernel queues while every worker is busy. nginx holds slow clients, so this
+# queue only absorbs bursts; the kernel caps it at net.core.somaxconn (compose raises that to
+# match). A short backlog turns a burst into connection errors, i.e. 502s at nginx.
+backlog = 2048
+
+# --- Worker processes --------------------------------------------------------------------
+# The setup files set worker_class, workers and threads / worker_connections.
+# Heartbeat limit. Under the sync worker this also kills a request running longer than this
+# (the client gets a 502 from nginx). Under gthread and gevent it only catches a worker whose
+# main loop stopped (a CPU-bound greenlet, a deadlock): a slow request there is *not* killed,
+# and nginx's proxy_read_timeout is what bounds it. Above the app's 10 s maximum work time.
+timeout = 30
+# On SIGTERM / SIGHUP, workers finish in-flight requests for up to this long. Compose's
+# stop_grace_period and Kubernetes' terminationGracePeriodSeconds must be longer, or the
+# container is SIGKILLed mid-drain.
+graceful_timeout = 30
+# Seconds an idle keep-alive connection stays open (gthread and gevent; sync closes every
+# connection). MUST be longer than nginx's upstream keepalive_timeout (60 s): if Gunicorn
+# closes first, nginx may reuse a connection just as it closes and answer 502 "upstream
+# prematurely closed connection".
+keepalive = 75
+# Recycle each worker after this many requests, to bound slow memory leaks; the jitter
+# staggers the restarts so workers never all restart at once. High enough that a worker
+# lives for minutes even at full load (a restart re-imports the app, ~0.3 s).
+max_requests = env_int("GUNICORN_MAX_REQUESTS", 20000)
+max_requests_jitter = max_requests // 10
+# Import the app in each worker, after the fork, not in the master. Required for gevent
+# (the worker must monkey-patch before the app imports ssl, threading, socket); kept for all
+# three so SIGHUP reloads code the same way everywhere.
+preload_app = False
+# The heartbeat file is fchmod-ed on every loop; on a disk-backed or overlay filesystem that
+# can stall workers. /dev/shm is memory-backed in containers and on Linux hosts.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# --- Requests ----------------------------------------------------------------------------
+# Same request-line limit as nginx's 8k header buffers, so a line nginx accepts is never
+# rejected here with a bare-text 400. (8190 is Gunicorn's maximum.)
+limit_request_line = 8190
+
+# --- Proxy trust -------------------------------------------------------------------------
+# Only the proxy may set X-Forwarded-Proto & co. Loopback natively; the compose file sets
+# the app network's subnet. Never "*" unless nothing but the proxy can reach Gunicorn.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# --- Logging -----------------------------------------------------------------------------
+# Both to the standard streams: the container runtime / journald collects them.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Response time in ms and nginx's request id, so a line here can be matched to nginx's.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}i)s pid=%(p)s'
+
+# --- Control -----------------------------------------------------------------------------
+# Gunicorn 25+ opens a control socket at $HOME/.gunicorn/gunicorn.ctl by default: several
+# instances on one host would share that path, and a read-only container cannot create it.
+# Nothing here uses gunicornc, so it is off.
+control_socket_disable = True
+
+# --- The WSGI app ------------------------------------------------------------------------
+wsgi_app = "app:create_app()"
+
+
+def when_ready(server):
+    """Print the resolved configuration as one JSON line, once the sockets are bound.
+
+    Read from ``server.cfg``, so it shows what Gunicorn really uses after the config file,
+    the environment and the command line were merged; tests assert it.
+    """
+    cfg = server.cfg
+    resolved = {
+        "event": "gunicorn_config",
+        "worker_class": cfg.worker_class_str,
+        "workers": cfg.workers,
+        "threads": cfg.threads,
+        "worker_connections": cfg.worker_connections,
+        "usable_cpus": CPUS,
+        "bind": cfg.bind,
+        "backlog": cfg.backlog,
+        "timeout": cfg.timeout,
+        "graceful_timeout": cfg.graceful_timeout,
+        "keepalive": cfg.keepalive,
+        "max_requests": cfg.max_requests,
+        "max_requests_jitter": cfg.max_requests_jitter,
+        "preload_app": cfg.preload_app,
+        "worker_tmp_dir": cfg.worker_tmp_dir,
+        "forwarded_allow_ips": cfg.forwarded_allow_ips,
+        "pid": os.getpid(),
+    }
+    sys.stdout.write(json.dumps(resolved) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,26 @@
+"""Gunicorn, gevent worker: a few processes, each running many greenlets on one OS thread.
+
+Run: gunicorn -c app/gunicorn/gevent.py      (needs gunicorn[gevent])
+Fits: I/O-bound work with many slow waits (calls to other services, long polls). Each
+request is a greenlet; monkey-patched blocking calls (socket, time.sleep, ...) switch to
+another greenlet instead of blocking. Concurrency = workers x worker_connections. A
+CPU-bound request blocks every other greenlet in its process until it finishes.
+
+Monkey-patching: the worker calls gevent.monkey.patch_all() when it starts, before it loads
+the app. That is only early enough because the app is not preloaded (preload_app = False in
+base.py) and neither this file nor base.py imports the app: an app imported in the master
+would load ssl and threading unpatched, and gevent warns (or breaks) later.
+"""
+
+import pathlib
+import runpy
+
+# The shared settings (base.py, beside this file); only what differs is set below.
+globals().update(runpy.run_path(str(pathlib.Path(__file__).with_name("base.py"))))
+
+worker_class = "gevent"
+# One process per CPU: a process runs Python on one core at a time, however many greenlets.
+workers = env_int("WEB_CONCURRENCY", CPUS)  # noqa: F821 (from base.py)
+# Greenlets (simultaneous requests) per process. Each is cheap, but all share one core,
+# so this is a cap against overload, not a throughput knob.
+worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 1000)  # noqa: F821

@@ -1,0 +1,38 @@
+"""One id per request, shared by nginx's log, Gunicorn's log, the app and the client.
+
+nginx sets ``X-Request-ID`` (keeping a well-formed one from the client, replacing anything
+else). The app accepts the header only when it has the same safe shape, so a direct caller
+cannot inject log lines or megabyte ids either, and generates one when it is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask, Response, g, request
+
+HEADER = "X-Request-ID"
+# Same rule as nginx/snippets/request-id.conf: 1-128 characters from a log-safe alphabet.
+VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def current_request_id() -> str:
+    return g.request_id
+
+
+def _assign_request_id() -> None:
+    supplied = request.headers.get(HEADER, "")
+    g.request_id = supplied if VALID_ID.fullmatch(supplied) else uuid.uuid4().hex
+
+
+def _echo_request_id(response: Response) -> Response:
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers[HEADER] = request_id
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_assign_request_id)
+    app.after_request(_echo_request_id)

@@ -1,0 +1,36 @@
+"""Configuration from the environment, read once at start-up.
+
+Everything the app reads from the environment is listed here, with its default, so there is
+one place to look. Debug mode is deliberately not configurable: it is only ever switched on
+by the local dev-server launcher, never in a deployed image.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Largest request body the app accepts. nginx enforces the same limit first
+    # (client_max_body_size); this is the second line for direct connections.
+    max_content_length: int = 1024 * 1024
+    # Upper bound for ?ms= on /api/io, /api/cpu and /api/isolation: long enough for any demo,
+    # short enough that no request can outlive Gunicorn's 30 s worker timeout.
+    max_work_ms: int = 10_000
+
+    @classmethod
+    def from_environ(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        return cls(
+            max_content_length=int(env.get("APP_MAX_CONTENT_LENGTH", cls.max_content_length)),
+            max_work_ms=int(env.get("APP_MAX_WORK_MS", cls.max_work_ms)),
+        )
+
+    def flask_config(self) -> dict[str, Any]:
+        return {
+            "MAX_CONTENT_LENGTH": self.max_content_length,
+            "MAX_WORK_MS": self.max_work_ms,
+        }

@@ -1,0 +1,123 @@
+"""Run the stack without Docker: nginx and the three Gunicorn setups on loopback ports.
+
+    python -m tools.native_stack            # nginx on 127.0.0.1:$HTTP_PORT (default 8080)
+
+Honcho (a Procfile runner) supervises the four processes: it prefixes and interleaves their
+output, stops all of them when one dies, and forwards Ctrl-C / SIGTERM to each.
+
+The nginx config is the shipped one (nginx/), rendered into a scratch folder with exactly
+three changes, all below in ``render_nginx``: listen on loopback at the chosen port, point
+the upstreams at loopback ports, and serve the static page from the scratch copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX_SOURCE = ROOT / "nginx"
+GUNICORN_CONFIGS = ROOT / "app" / "gunicorn"
+SETUPS = ("sync", "gthread", "gevent")
+# Where the image keeps the config (nginx/Dockerfile); the native copy replaces this path.
+CONTAINER_CONF_DIR = "/etc/nginx/stack"
+# The app's port inside the compose network (app/gunicorn/base.py's default bind).
+CONTAINER_APP_PORT = 8000
+
+
+@dataclass(frozen=True)
+class Ports:
+    http: int = 8080
+    sync: int = 8001
+    gthread: int = 8002
+    gevent: int = 8003
+
+    def app(self, setup: str) -> int:
+        return getattr(self, setup)
+
+
+def render_nginx(run_dir: Path, ports: Ports) -> Path:
+    """Copy nginx/ into ``run_dir`` with loopback addresses; return the main config's path."""
+    conf_dir = run_dir / "nginx"
+    shutil.copytree(NGINX_SOURCE, conf_dir, ignore=shutil.ignore_patterns("Dockerfile"))
+
+    upstreams = conf_dir / "upstreams.conf"
+    text, count = re.subn(
+        rf"server app-({'|'.join(SETUPS)}):{CONTAINER_APP_PORT};",
+        lambda m: f"server 127.0.0.1:{ports.app(m.group(1))};",
+        upstreams.read_text(),
+    )
+    if count != len(SETUPS):
+        raise RuntimeError(f"expected {len(SETUPS)} upstream servers in {upstreams}, found {count}")
+    upstreams.write_text(text)
+
+    for site in (conf_dir / "sites").glob("*.conf"):
+        text = re.sub(r"listen 8080\b", f"listen 127.0.0.1:{ports.http}", site.read_text())
+        site.write_text(text.replace(CONTAINER_CONF_DIR, str(conf_dir)))
+    # nginx drops root to an unprivileged user for its workers: they must be able to read
+    # the copy and write the temp folders in the prefix.
+    for path in [run_dir, *run_dir.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return conf_dir / "nginx.conf"
+
+
+def nginx_command(run_dir: Path, conf: Path, nginx: str = "nginx") -> list[str]:
+    return [nginx, "-e", "stderr", "-p", f"{run_dir}/", "-c", str(conf), "-g", "daemon off;"]
+
+
+def gunicorn_command(setup: str) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIGS / f"{setup}.py")]
+
+
+def write_procfile(run_dir: Path, ports: Ports, nginx: str = "nginx") -> Path:
+    conf = render_nginx(run_dir, ports)
+    lines = [
+        f"{setup}: exec env GUNICORN_BIND=127.0.0.1:{ports.app(setup)} "
+        + shlex.join(gunicorn_command(setup))
+        for setup in SETUPS
+    ]
+    lines.append("nginx: exec " + shlex.join(nginx_command(run_dir, conf, nginx)))
+    procfile = run_dir / "Procfile"
+    procfile.write_text("\n".join(lines) + "\n")
+    return procfile
+
+
+def honcho_command(procfile: Path) -> list[str]:
+    return [sys.executable, "-m", "honcho", "-f", str(procfile), "-d", str(ROOT), "start"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--http-port", type=int, default=int(os.environ.get("HTTP_PORT", 8080)))
+    parser.add_argument("--app-ports", type=int, nargs=3, metavar=("SYNC", "GTHREAD", "GEVENT"),
+                        default=(8001, 8002, 8003))
+    parser.add_argument("--nginx", default="nginx", help="the nginx binary to run")
+    args = parser.parse_args(argv)
+    ports = Ports(args.http_port, *args.app_ports)
+
+    run_dir = Path(tempfile.mkdtemp(prefix="flask-stack-"))
+    try:
+        procfile = write_procfile(run_dir, ports, args.nginx)
+        print(f"native stack: http://127.0.0.1:{ports.http}/  (scratch: {run_dir})", flush=True)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        honcho = subprocess.Popen(honcho_command(procfile), cwd=ROOT, env=env)
+        # Ctrl-C reaches honcho directly (same process group); a SIGTERM sent to this
+        # launcher alone is passed on, so honcho stops the four processes gracefully.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
+        return honcho.wait()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
