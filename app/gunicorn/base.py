@@ -24,7 +24,7 @@ def env_int(name, default):
     return int(value) if value else default
 
 
-def usable_cpus():
+def usable_cpus(cpu_max_file="/sys/fs/cgroup/cpu.max"):
     """CPUs this process may really use: CPU affinity, capped by a cgroup v2 CPU quota.
 
     ``multiprocessing.cpu_count()`` counts the *host's* cores, even inside a container limited
@@ -33,7 +33,7 @@ def usable_cpus():
     """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
+        with open(cpu_max_file) as f:
             quota, period = f.read().split()
         if quota != "max":
             cpus = min(cpus, max(1, int(int(quota) / int(period) + 0.5)))

@@ -1,0 +1,94 @@
+"""The compose stack, for real: `docker compose up --build --wait`, tests, `docker compose down`.
+
+Runs under its own project name and free ports, so it never touches a stack a user has up.
+Base images come from PYTHON_IMAGE / NGINX_IMAGE (CI points them at local stand-ins).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "flask-three-ways-e2e"
+
+
+@dataclass
+class ComposeStack:
+    env: dict[str, str]
+    http_port: int
+    locust_port: int
+    up_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def locust_url(self) -> str:
+        return f"http://127.0.0.1:{self.locust_port}"
+
+    def url(self, setup: str, path: str) -> str:
+        return f"{self.base_url}/{setup}{path}"
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> str:
+        result = subprocess.run(["docker", "compose", "-p", PROJECT, *args], cwd=ROOT,
+                                env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n"
+                                 f"{result.stderr}")
+        return result.stdout
+
+    def services(self) -> list[dict[str, Any]]:
+        out = self.compose("ps", "--all", "--format", "json")
+        # Compose prints one JSON object per line (or, in older versions, one array).
+        text = out.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def config(self) -> dict[str, Any]:
+        return json.loads(self.compose("config", "--format", "json"))
+
+
+def _require_docker() -> None:
+    if shutil.which("docker") is None:
+        pytest.fail("docker is not installed: the e2e tier needs Docker and Compose")
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(f"docker compose is not available: {probe.stderr.strip()}")
+    info = subprocess.run(["docker", "info"], capture_output=True, text=True)
+    if info.returncode != 0:
+        pytest.fail(f"the Docker engine is not running: {info.stderr.strip()[:500]}")
+
+
+@pytest.fixture(scope="session")
+def compose_stack() -> ComposeStack:
+    _require_docker()
+    env = dict(os.environ, HTTP_PORT=str(free_port()), LOCUST_WEB_PORT=str(free_port()),
+               # A subnet of its own, so it cannot clash with a user's stack that is up.
+               APP_SUBNET=os.environ.get("E2E_APP_SUBNET", "172.31.241.0/24"))
+    stack = ComposeStack(env, int(env["HTTP_PORT"]), int(env["LOCUST_WEB_PORT"]))
+    stack.compose("down", "--volumes", "--remove-orphans", check=False)
+    try:
+        stack.compose("build")
+        started = time.monotonic()
+        stack.compose("up", "--detach", "--wait", "--wait-timeout", "180")
+        stack.up_seconds = time.monotonic() - started
+        yield stack
+    except AssertionError:
+        print(stack.compose("logs", "--no-color", "--tail", "80", check=False))
+        raise
+    finally:
+        stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "45", check=False)

@@ -1,0 +1,97 @@
+"""The compose stack users start with `docker compose up`, checked through its published ports."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from helpers import wait_until
+from stack_client import SETUPS, boot_configs
+
+APP_SERVICES = [f"app-{setup}" for setup in SETUPS]
+
+
+def test_every_service_is_up_and_healthy(compose_stack):
+    print(f"\ndocker compose up --wait (images built): {compose_stack.up_seconds:.1f} s")
+    services = {s["Service"]: s for s in compose_stack.services()}
+    assert set(services) == {*APP_SERVICES, "nginx", "locust-master", "locust-worker"}
+    for name, service in services.items():
+        assert service["State"] == "running", name
+        assert service["Health"] == "healthy", name
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_each_setup_answers_through_the_published_nginx_port(compose_stack, setup):
+    response = requests.get(compose_stack.url(setup, "/api/whoami"), timeout=5)
+    assert response.status_code == 200
+    assert response.json()["worker_class"] == setup
+    assert response.headers["Server"] == "nginx"
+    assert response.headers["X-Request-ID"] == response.json()["request_id"]
+
+
+def test_only_nginx_and_the_locust_ui_are_published_and_only_on_loopback(compose_stack):
+    published = {}
+    for service in compose_stack.services():
+        ports = [p for p in service.get("Publishers") or [] if p.get("PublishedPort")]
+        if ports:
+            published[service["Service"]] = {(p["URL"], p["TargetPort"]) for p in ports}
+    assert published == {"nginx": {("127.0.0.1", 8080)},
+                         "locust-master": {("127.0.0.1", 8089)}}
+
+
+def test_no_container_runs_as_root(compose_stack):
+    for service in ["nginx", *APP_SERVICES, "locust-master", "locust-worker"]:
+        uid = compose_stack.compose("exec", "-T", service, "id", "-u").strip()
+        assert uid != "0", service
+
+
+def test_the_apps_are_unreachable_except_through_nginx(compose_stack):
+    config = compose_stack.config()
+    assert config["networks"]["app"]["internal"] is True
+    for service in APP_SERVICES:
+        assert not config["services"][service].get("ports")
+        assert set(config["services"][service]["networks"]) == {"app"}
+
+
+def test_each_setup_prints_its_resolved_config_and_compose_outwaits_its_drain(compose_stack):
+    logs = compose_stack.compose("logs", "--no-color", *APP_SERVICES)
+    configs = boot_configs(logs.replace(" | ", "\n"))
+    assert set(configs) == set(SETUPS)
+    compose = compose_stack.config()
+    for setup, config in configs.items():
+        # Trusts X-Forwarded-* only from the app network, where nginx is the only other member.
+        assert config["forwarded_allow_ips"] == [compose["networks"]["app"]["ipam"]["config"][0]["subnet"]]
+        grace = compose["services"][f"app-{setup}"]["stop_grace_period"]
+        assert grace.endswith("s") and int(grace[:-1]) > config["graceful_timeout"]
+        assert config["pid"] == 1  # Gunicorn is PID 1, so it receives SIGTERM itself
+
+
+def test_the_locust_ui_is_published_and_preset_to_target_nginx(compose_stack):
+    response = requests.get(compose_stack.locust_url + "/", timeout=5)
+    assert response.status_code == 200
+    assert "http://nginx:8080" in response.text
+
+
+def test_locust_workers_drive_load_through_nginx_to_every_setup(compose_stack):
+    """A short, bounded swarm started through the Locust web API, as the UI would."""
+    ui = compose_stack.locust_url
+    stats = requests.get(f"{ui}/stats/requests", timeout=5).json()
+    assert len(stats["workers"]) >= 1
+    for setup in SETUPS:
+        started = requests.post(f"{ui}/swarm", timeout=10, data={
+            "user_count": 4, "spawn_rate": 4, "host": "http://nginx:8080",
+            "user_classes": "Hello", "setup": setup,
+        })
+        assert started.json()["success"], started.text
+        try:
+            wait_until(lambda: requests.get(f"{ui}/stats/requests", timeout=5).json()
+                       ["total_rps"] > 0, timeout=30, what=f"Locust to load {setup}")
+        finally:
+            requests.get(f"{ui}/stop", timeout=5)
+        stats = requests.get(f"{ui}/stats/requests", timeout=5).json()
+        total = next(row for row in stats["stats"] if row["name"] == "Aggregated")
+        assert total["num_requests"] > 0
+        assert total["num_failures"] == 0
+        nginx_log = compose_stack.compose("logs", "--no-color", "--since", "2m", "nginx")
+        assert f"GET /{setup}/api/whoami" in nginx_log
+        requests.get(f"{ui}/stats/reset", timeout=5)

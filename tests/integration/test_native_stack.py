@@ -1,0 +1,177 @@
+"""Real nginx in front of the three real Gunicorn setups: routing, ids, and who serves what."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import requests
+
+from helpers import wait_until
+from loadtest.evidence import simultaneous_get, summarize
+from stack_client import SETUPS
+
+SIMULTANEOUS = 20
+IO_MS = 300
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_each_prefix_reaches_the_app_under_its_own_worker_class(native_stack, setup):
+    response = requests.get(native_stack.url(setup, "/api/whoami"), timeout=5)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["worker_class"] == setup
+    assert body["path"] == "/api/whoami"  # the prefix is stripped by nginx
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_each_setup_prints_its_resolved_config_as_one_json_line_at_boot(native_stack, setup):
+    config = native_stack.configs()[setup]
+    assert config["workers"] >= 1
+    assert config["timeout"] == 30 and config["graceful_timeout"] == 30
+    assert config["keepalive"] == 75
+    assert config["preload_app"] is False
+    if setup == "sync":
+        assert config["threads"] == 1
+    if setup == "gthread":
+        assert config["threads"] > 1
+
+
+def test_a_client_request_id_round_trips_through_nginx_and_the_app(native_stack):
+    request_id = f"test-{uuid.uuid4().hex}"
+    response = requests.get(native_stack.url("gthread", "/api/whoami"),
+                            headers={"X-Request-ID": request_id}, timeout=5)
+    assert response.headers["X-Request-ID"] == request_id
+    assert response.json()["request_id"] == request_id
+    # nginx and Gunicorn both log it, so one request can be followed across both.
+    # (nginx writes its line after the response is sent: poll the log briefly.)
+    for process in ("nginx", "gthread"):
+        wait_until(lambda: re.search(rf"{process}\.1 .*rid={request_id}", native_stack.log()),
+                   timeout=5, what=f"{process} to log rid={request_id}")
+
+
+def test_nginx_generates_a_request_id_when_absent_or_malformed(native_stack):
+    for headers in ({}, {"X-Request-ID": "x" * 500}, {"X-Request-ID": "bad id\t<>"}):
+        response = requests.get(native_stack.url("sync", "/api/whoami"), headers=headers,
+                                timeout=5)
+        generated = response.headers["X-Request-ID"]
+        assert re.fullmatch(r"[0-9a-f]{32}", generated)
+        assert response.json()["request_id"] == generated
+
+
+def test_the_response_carries_exactly_one_request_id_header(native_stack):
+    response = requests.get(native_stack.url("gevent", "/api/whoami"), timeout=5)
+    raw_headers = response.raw.headers.getlist("X-Request-ID")
+    assert len(raw_headers) == 1
+
+
+def test_a_bad_query_value_is_a_400_json_through_nginx(native_stack):
+    for setup in SETUPS:
+        response = requests.get(native_stack.url(setup, "/api/io?ms=abc"), timeout=5)
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_parameter"
+
+
+def test_an_unknown_host_is_refused_with_421_and_never_proxied(native_stack):
+    response = requests.get(native_stack.url("sync", "/api/whoami"),
+                            headers={"Host": "evil.example"}, timeout=5)
+    assert response.status_code == 421
+    assert response.json()["error"] == "misdirected_request"
+
+
+def test_the_index_page_is_served_by_nginx_and_version_banners_are_off(native_stack):
+    response = requests.get(native_stack.base_url + "/", timeout=5)
+    assert response.status_code == 200
+    assert "/gevent/api/whoami" in response.text
+    assert response.headers["Server"] == "nginx"
+    app_response = requests.get(native_stack.url("sync", "/api/whoami"), timeout=5)
+    assert app_response.headers["Server"] == "nginx"  # Gunicorn's banner does not leak
+
+
+def test_nginx_errors_are_json(native_stack):
+    missing = requests.get(native_stack.base_url + "/no-such-page", timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    too_big = requests.post(native_stack.url("sync", "/api/whoami"), data=b"x" * (2 << 20),
+                            timeout=10)
+    assert too_big.status_code == 413 and too_big.json()["error"] == "payload_too_large"
+
+
+def test_the_gevent_workers_patch_before_anything_is_imported_unpatched(native_stack):
+    assert "MonkeyPatchWarning" not in native_stack.log()
+
+
+# --- Who serves 20 simultaneous requests: the concurrency model, from the server's clock ---
+
+def serve_simultaneously(native_stack, setup: str, path: str) -> list[dict]:
+    responses = simultaneous_get([native_stack.url(setup, path)] * SIMULTANEOUS)
+    assert [r.status_code for r in responses] == [200] * SIMULTANEOUS
+    return [r.json() for r in responses]
+
+
+def test_sync_never_has_more_requests_in_flight_than_workers(native_stack):
+    workers = native_stack.configs()["sync"]["workers"]
+    seen = summarize(serve_simultaneously(native_stack, "sync", f"/api/io?ms={IO_MS}"))
+    assert seen["max_in_flight"] <= workers
+    assert seen["max_in_flight"] > 1  # the workers do run side by side
+    assert seen["threads_per_process"] == 1
+    assert seen["greenlets"] == 0
+
+
+def test_gthread_overlaps_more_requests_than_workers_in_distinct_threads(native_stack):
+    config = native_stack.configs()["gthread"]
+    seen = summarize(serve_simultaneously(native_stack, "gthread", f"/api/io?ms={IO_MS}"))
+    assert config["workers"] < seen["max_in_flight"] <= config["workers"] * config["threads"]
+    assert seen["threads"] > config["workers"]
+    assert seen["greenlets"] == 0
+
+
+def test_gevent_overlaps_all_requests_inside_one_os_thread_per_process(native_stack):
+    seen = summarize(serve_simultaneously(native_stack, "gevent", f"/api/io?ms={IO_MS}"))
+    assert seen["max_in_flight"] == SIMULTANEOUS
+    assert seen["threads_per_process"] == 1
+    assert seen["greenlets"] == SIMULTANEOUS
+
+
+# --- Isolation: a global leaks between concurrent requests, flask.g never does -----------
+
+def isolation_results(native_stack, setup: str) -> list[dict]:
+    urls = [native_stack.url(setup, f"/api/isolation?token=t{i}-{uuid.uuid4().hex[:8]}&ms={IO_MS}")
+            for i in range(SIMULTANEOUS)]
+    responses = simultaneous_get(urls)
+    assert [r.status_code for r in responses] == [200] * SIMULTANEOUS
+    return [r.json() for r in responses]
+
+
+def leaks(results: list[dict], store: str) -> int:
+    return sum(not r["stores"][store]["intact"] for r in results)
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_flask_g_never_leaks_between_concurrent_requests(native_stack, setup):
+    assert leaks(isolation_results(native_stack, setup), "flask_g") == 0
+
+
+@pytest.mark.parametrize("setup", ["gthread", "gevent"])
+def test_a_module_global_leaks_under_threads_and_greenlets(native_stack, setup):
+    results = isolation_results(native_stack, setup)
+    assert leaks(results, "module_global") > 0
+    # The leaked value is another request's token, not garbage.
+    tokens = {r["token"] for r in results}
+    assert {r["stores"]["module_global"]["seen"] for r in results} <= tokens
+
+
+def test_a_module_global_is_safe_under_sync_because_nothing_runs_concurrently(native_stack):
+    assert leaks(isolation_results(native_stack, "sync"), "module_global") == 0
+
+
+def test_a_dict_keyed_by_os_thread_leaks_under_gevent_but_thread_ident_does_not(native_stack):
+    results = isolation_results(native_stack, "gevent")
+    assert leaks(results, "dict_by_os_thread_id") > 0
+    assert leaks(results, "dict_by_thread_ident") == 0  # gevent patches get_ident()
+
+
+def test_dicts_keyed_by_thread_are_safe_under_gthread(native_stack):
+    results = isolation_results(native_stack, "gthread")
+    assert leaks(results, "dict_by_thread_ident") == 0
+    assert leaks(results, "dict_by_os_thread_id") == 0

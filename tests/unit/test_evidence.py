@@ -1,0 +1,27 @@
+"""The arithmetic behind every concurrency claim: overlap and who-served-what counts."""
+
+from loadtest.evidence import max_in_flight, summarize
+
+
+def test_overlapping_spans_count_once_per_instant():
+    assert max_in_flight([(0, 1), (0.5, 1.5), (0.9, 2)]) == 3
+    assert max_in_flight([(0, 1), (2, 3)]) == 1
+    assert max_in_flight([]) == 0
+
+
+def test_back_to_back_spans_do_not_overlap():
+    assert max_in_flight([(0, 1), (1, 2), (2, 3)]) == 1
+
+
+def body(pid, thread, greenlet, start, end):
+    return {"hostname": "h", "pid": pid, "thread_id": thread, "greenlet_id": greenlet,
+            "started_at": start, "finished_at": end}
+
+
+def test_summarize_counts_processes_threads_and_greenlets():
+    bodies = [body(1, 10, None, 0, 1), body(1, 11, None, 0, 1), body(2, 20, None, 1, 2)]
+    seen = summarize(bodies)
+    assert seen == {"requests": 3, "max_in_flight": 2, "processes": 2, "threads": 3,
+                    "greenlets": 0, "threads_per_process": 2, "wall_seconds": 2}
+    greenlets = summarize([body(1, 10, g, 0, 1) for g in range(5)])
+    assert (greenlets["greenlets"], greenlets["threads_per_process"]) == (5, 1)

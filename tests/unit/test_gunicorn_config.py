@@ -1,0 +1,108 @@
+"""The three Gunicorn setups, as Gunicorn itself resolves them (gunicorn --print-config)."""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "app" / "gunicorn"
+SETUPS = ("sync", "gthread", "gevent")
+
+
+def resolved(setup: str, **env: str) -> dict[str, str]:
+    """Every setting as Gunicorn resolves it from the config file and the environment."""
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("GUNICORN_", "WEB_CONCURRENCY"))}
+    environ.update(env)
+    out = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--print-config", "-c", str(CONFIGS / f"{setup}.py")],
+        capture_output=True, text=True, env=environ, cwd=ROOT, check=True,
+    ).stdout
+    return dict(re.findall(r"^(\w+)\s+= (.*)$", out, re.M))
+
+
+def base_namespace() -> dict:
+    return runpy.run_path(str(CONFIGS / "base.py"))
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_each_setup_runs_its_own_worker_class(setup):
+    assert resolved(setup)["worker_class"] == setup
+
+
+def test_sync_pins_one_thread_so_gunicorn_cannot_turn_it_into_gthread():
+    config = resolved("sync", GUNICORN_THREADS="8")
+    assert config["threads"] == "1"
+    assert config["worker_class"] == "sync"
+
+
+def test_worker_counts_follow_the_usable_cpus_and_the_environment_overrides_them():
+    cpus = base_namespace()["CPUS"]
+    assert resolved("sync")["workers"] == str(2 * cpus + 1)
+    assert resolved("gthread")["workers"] == str(cpus)
+    assert resolved("gevent")["workers"] == str(cpus)
+    assert resolved("sync", WEB_CONCURRENCY="3")["workers"] == "3"
+    assert resolved("gthread", GUNICORN_THREADS="4")["threads"] == "4"
+    assert resolved("gevent", GUNICORN_WORKER_CONNECTIONS="50")["worker_connections"] == "50"
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_shared_settings_come_from_base_for_every_setup(setup):
+    config = resolved(setup)
+    assert config["timeout"] == "30"
+    assert config["graceful_timeout"] == "30"
+    assert config["keepalive"] == "75"
+    assert config["preload_app"] == "False"
+    assert config["worker_tmp_dir"] == "/dev/shm"
+    assert config["control_socket_disable"] == "True"
+    assert config["accesslog"] == "-"
+    assert "x-request-id" in config["access_log_format"]
+    assert int(config["max_requests_jitter"]) > 0
+
+
+def test_usable_cpus_honours_a_cgroup_quota(tmp_path):
+    usable_cpus = base_namespace()["usable_cpus"]
+    affinity = len(os.sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("100000 100000\n")
+    assert usable_cpus(str(quota)) == 1
+    quota.write_text("max 100000\n")
+    assert usable_cpus(str(quota)) == affinity
+    quota.write_text("50000 100000\n")  # half a CPU still needs one worker
+    assert usable_cpus(str(quota)) == 1
+    assert usable_cpus(str(tmp_path / "missing")) == affinity
+
+
+def test_the_configs_never_import_the_app_or_flask():
+    """The master must not load Flask (and with it ssl) before gevent's workers patch."""
+    code = (
+        "import runpy, sys;"
+        f"runpy.run_path({str(CONFIGS / 'gevent.py')!r});"
+        "print(sorted(m for m in ('flask', 'app', 'werkzeug') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def nginx_seconds(directive: str, file: str) -> set[int]:
+    text = (ROOT / "nginx" / file).read_text()
+    return {int(v) for v in re.findall(rf"^\s*{directive}\s+(\d+)s;", text, re.M)}
+
+
+def test_gunicorn_outlives_nginx_upstream_keepalive_so_nginx_never_reuses_a_closing_connection():
+    nginx_idle = nginx_seconds("keepalive_timeout", "upstreams.conf")
+    assert nginx_idle, "upstreams.conf sets keepalive_timeout"
+    for setup in SETUPS:
+        assert int(resolved(setup)["keepalive"]) > max(nginx_idle)
+
+
+def test_nginx_waits_longer_than_gunicorns_worker_timeout():
+    (read_timeout,) = nginx_seconds("proxy_read_timeout", "snippets/proxy.conf")
+    assert read_timeout > int(resolved("sync")["timeout"])
