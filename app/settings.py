@@ -31,6 +31,10 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         return {
+            # Flask would switch debug on from FLASK_DEBUG in the environment; a deployed app
+            # must not: debug mode propagates exceptions and, with the dev server, exposes
+            # the interactive debugger. Only create_app(overrides) can turn it on.
+            "DEBUG": False,
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "MAX_WORK_MS": self.max_work_ms,
         }

@@ -92,3 +92,13 @@ def compose_stack() -> ComposeStack:
         raise
     finally:
         stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "45", check=False)
+        _assert_nothing_left_behind()
+
+
+def _assert_nothing_left_behind() -> None:
+    """`docker compose down` removes every container and network the stack created."""
+    label = f"label=com.docker.compose.project={PROJECT}"
+    for kind in ("ps --all", "network ls"):
+        left = subprocess.run(["docker", *kind.split(), "--quiet", "--filter", label],
+                              capture_output=True, text=True, check=True).stdout.split()
+        assert not left, f"docker compose down left {kind.split()[0]} objects: {left}"

@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from helpers import wait_until
+from loadtest.evidence import simultaneous_get
 from stack_client import SETUPS, boot_configs
 
 APP_SERVICES = [f"app-{setup}" for setup in SETUPS]
@@ -95,3 +96,11 @@ def test_locust_workers_drive_load_through_nginx_to_every_setup(compose_stack):
         nginx_log = compose_stack.compose("logs", "--no-color", "--since", "2m", "nginx")
         assert f"GET /{setup}/api/whoami" in nginx_log
         requests.get(f"{ui}/stats/reset", timeout=5)
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_200_simultaneous_io_bound_requests_all_succeed_in_containers(compose_stack, setup):
+    """The same burst as the native tier, through Docker's published port and networks."""
+    responses = simultaneous_get([compose_stack.url(setup, "/api/io?ms=50")] * 200, timeout=60)
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 200, {s: statuses.count(s) for s in set(statuses)}

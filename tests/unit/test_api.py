@@ -165,8 +165,9 @@ def test_a_400_from_werkzeug_is_json_too(client):
     assert response.get_json()["error"] == "bad_request"
 
 
-def test_debug_mode_is_off(client):
-    assert client.application.debug is False
+def test_debug_mode_is_off_even_when_the_environment_asks_for_it(monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    assert create_app().debug is False
 
 
 class TestRequestId:
