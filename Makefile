@@ -11,7 +11,7 @@ PYTHON := $(VENV)/bin/python
 
 # The test environment: a virtualenv with every pinned dependency, rebuilt when a
 # requirements file changes.
-$(VENV)/installed: requirements-dev.txt app/requirements.txt loadtest/requirements.txt
+$(VENV)/installed: requirements-dev.txt app/requirements.txt loadtest/requirements*.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

@@ -1,29 +1,83 @@
 """Load scenarios for the stack, black-box: HTTP only, the app is never imported.
 
-Every scenario can target any setup: pick it in the web UI ("Custom parameters": setup) or
-with --setup on the command line. Each user class is one scenario; the web UI's class picker
-(--class-picker) selects them.
+Each user class is one scenario; every scenario can target any setup. In the web UI (started
+with --class-picker, as compose does) pick the scenario under "User classes" and the setup
+under "Custom parameters"; on the command line:
 
-    locust -f loadtest/locustfile.py --host http://127.0.0.1:8080 --setup gevent
+    locust -f loadtest/locustfile.py --host http://127.0.0.1:8080 --setup gevent IoBound
+
+Scenarios: Hello (per-request overhead), IoBound (waits like a database call), CpuBound
+(pure-Python work holding the GIL), Mixed (mostly I/O, some CPU, some hello) and Isolation
+(fails a request whose flask.g lost its value; counts module-global leaks as a separate
+"LEAK" row, the expected demonstration under gthread and gevent).
+
+--setup direct sends requests without a prefix, to a server that serves the app at / (the
+dev server, or one Gunicorn setup without nginx). --evidence-file PATH writes who served
+each request (process, thread, greenlet, server times) as JSON lines, for the report.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, constant, events, tag, task
 
-SETUPS = ("sync", "gthread", "gevent")
+SETUPS = ("sync", "gthread", "gevent", "direct")
+# The whoami fields the report needs: who served the request, and when (server clock).
+EVIDENCE_FIELDS = ("worker_class", "hostname", "pid", "thread_id", "greenlet_id",
+                   "started_at", "finished_at")
 
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser) -> None:
     parser.add_argument("--setup", choices=SETUPS, default="gthread",
-                        help="Which Gunicorn setup the requests go to (URL prefix).")
+                        help="Which Gunicorn setup the requests go to (nginx URL prefix); "
+                             "'direct' for a server without prefixes.")
     parser.add_argument("--io-ms", type=int, default=100,
-                        help="Simulated I/O wait per request, for the io scenario.")
+                        help="Simulated I/O wait per request (IoBound, Mixed, Isolation).")
     parser.add_argument("--cpu-ms", type=int, default=10,
-                        help="CPU burned per request, for the cpu scenario.")
+                        help="CPU burned per request (CpuBound, Mixed).")
+    parser.add_argument("--evidence-file", default="", include_in_web_ui=False,
+                        help="Append who served each request to this JSON-lines file.")
+
+
+class _Evidence:
+    """Writes the server's own account of each successful request, when asked to."""
+
+    file = None
+
+    @classmethod
+    def open(cls, environment, **_kwargs) -> None:
+        path = getattr(environment.parsed_options, "evidence_file", "")
+        if path and cls.file is None:
+            cls.file = open(path, "a", buffering=1)  # noqa: SIM115 - closed on quit
+
+    @classmethod
+    def record(cls, request_type, response=None, exception=None, **_kwargs) -> None:
+        if cls.file is None or exception is not None or request_type != "GET":
+            return
+        if response is None or response.status_code != 200:
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            return
+        row = {key: body.get(key) for key in EVIDENCE_FIELDS}
+        if "stores" in body:
+            row["leaked"] = body["leaked"]
+        cls.file.write(json.dumps(row) + "\n")
+
+    @classmethod
+    def close(cls, **_kwargs) -> None:
+        if cls.file is not None:
+            cls.file.close()
+            cls.file = None
+
+
+events.test_start.add_listener(_Evidence.open)
+events.request.add_listener(_Evidence.record)
+events.quitting.add_listener(_Evidence.close)
 
 
 class StackUser(FastHttpUser):
@@ -32,8 +86,23 @@ class StackUser(FastHttpUser):
     abstract = True
     wait_time = constant(0)
 
-    def path(self, endpoint: str) -> str:
-        return f"/{self.environment.parsed_options.setup}{endpoint}"
+    @property
+    def options(self):
+        return self.environment.parsed_options
+
+    def get(self, endpoint: str, name: str, **kwargs):
+        setup = self.options.setup
+        prefix = "" if setup == "direct" else f"/{setup}"
+        return self.client.get(prefix + endpoint, name=name, **kwargs)
+
+    def hello(self) -> None:
+        self.get("/api/whoami", "/api/whoami")
+
+    def io(self) -> None:
+        self.get(f"/api/io?ms={self.options.io_ms}", "/api/io")
+
+    def cpu(self) -> None:
+        self.get(f"/api/cpu?ms={self.options.cpu_ms}", "/api/cpu")
 
 
 class Hello(StackUser):
@@ -41,25 +110,42 @@ class Hello(StackUser):
 
     @task
     def whoami(self) -> None:
-        self.client.get(self.path("/api/whoami"), name="/api/whoami")
+        self.hello()
 
 
 class IoBound(StackUser):
     """Requests that mostly wait, like calls to a database or another service."""
 
     @task
-    def io(self) -> None:
-        ms = self.environment.parsed_options.io_ms
-        self.client.get(self.path(f"/api/io?ms={ms}"), name="/api/io")
+    def io_request(self) -> None:
+        self.io()
 
 
 class CpuBound(StackUser):
     """Requests that compute in Python and hold the GIL the whole time."""
 
     @task
-    def cpu(self) -> None:
-        ms = self.environment.parsed_options.cpu_ms
-        self.client.get(self.path(f"/api/cpu?ms={ms}"), name="/api/cpu")
+    def cpu_request(self) -> None:
+        self.cpu()
+
+
+class Mixed(StackUser):
+    """A realistic blend: mostly waiting on I/O, some computing, some trivial requests."""
+
+    @tag("io")
+    @task(6)
+    def io_request(self) -> None:
+        self.io()
+
+    @tag("cpu")
+    @task(2)
+    def cpu_request(self) -> None:
+        self.cpu()
+
+    @tag("hello")
+    @task(2)
+    def whoami(self) -> None:
+        self.hello()
 
 
 class Isolation(StackUser):
@@ -68,11 +154,18 @@ class Isolation(StackUser):
     @task
     def isolation(self) -> None:
         token = uuid.uuid4().hex
-        url = self.path(f"/api/isolation?token={token}&ms=50")
-        with self.client.get(url, name="/api/isolation", catch_response=True) as response:
+        url = f"/api/isolation?token={token}&ms={self.options.io_ms}"
+        with self.get(url, "/api/isolation", catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")
-            elif not response.json()["stores"]["flask_g"]["intact"]:
+                return
+            leaked = response.json()["leaked"]
+            if "flask_g" in leaked:
                 response.failure("flask.g leaked between requests")
-            else:
-                response.success()
+                return
+            response.success()
+        if "module_global" in leaked:
+            # Not a failure: the demonstration. Its own row in the stats counts the leaks.
+            self.environment.events.request.fire(
+                request_type="LEAK", name="module_global held another request's token",
+                response_time=0, response_length=0, exception=None, context={})

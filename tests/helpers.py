@@ -1,8 +1,7 @@
-"""Small helpers shared by the test tiers: polling with a deadline, free ports."""
+"""Small helpers shared by the test tiers: polling with a deadline."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -31,8 +30,3 @@ def wait_until(check: Callable[[], T], *, timeout: float, interval: float = 0.2,
                                  + (f"; last error: {last_error!r}" if last_error else ""))
         time.sleep(interval)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

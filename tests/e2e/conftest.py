@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from helpers import free_port
+from tools.launch import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "flask-three-ways-e2e"

@@ -7,7 +7,7 @@ import requests
 
 from helpers import wait_until
 from loadtest.evidence import simultaneous_get
-from stack_client import SETUPS, boot_configs
+from tools.launch import SETUPS, boot_configs
 
 APP_SERVICES = [f"app-{setup}" for setup in SETUPS]
 

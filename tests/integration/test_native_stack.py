@@ -10,7 +10,7 @@ import requests
 
 from helpers import wait_until
 from loadtest.evidence import simultaneous_get, summarize
-from stack_client import SETUPS
+from tools.launch import SETUPS
 
 SIMULTANEOUS = 20
 IO_MS = 300

@@ -25,3 +25,24 @@ def test_summarize_counts_processes_threads_and_greenlets():
                     "greenlets": 0, "threads_per_process": 2, "wall_seconds": 2}
     greenlets = summarize([body(1, 10, g, 0, 1) for g in range(5)])
     assert (greenlets["greenlets"], greenlets["threads_per_process"]) == (5, 1)
+
+
+def test_waves_count_rounds_of_service():
+    from loadtest.report import count_waves
+
+    one_round = [body(1, t, None, 0.00, 0.30) for t in range(5)]
+    second_round = [body(1, t, None, 0.30, 0.60) for t in range(5)]
+    assert count_waves(one_round) == 1
+    assert count_waves(one_round + second_round) == 2
+    assert count_waves([body(1, 1, None, i * 0.3, (i + 1) * 0.3) for i in range(4)]) == 4
+
+
+def test_percentiles_follow_locusts_rule():
+    from loadtest.runner import percentile
+
+    times = {"100": 90, "200": 9, "900": 1}
+    assert percentile(times, 0.50) == 100
+    assert percentile(times, 0.95) == 200
+    assert percentile(times, 0.99) == 200
+    assert percentile(times, 1.0) == 900
+    assert percentile({}, 0.5) == 0

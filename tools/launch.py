@@ -1,0 +1,129 @@
+"""Start the native stack or a dev server in the background, wait until it answers, stop it.
+
+Shared by the test suite and the load-test report, so both run exactly what users run
+(``python -m tools.native_stack``, ``python -m tools.devserver``) and wait for it the same
+way: by polling HTTP with a deadline, never by sleeping a fixed time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SETUPS = ("sync", "gthread", "gevent")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(url: str, timeout: float = 2) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def boot_configs(log_text: str) -> dict[str, dict[str, Any]]:
+    """The one-line JSON configs the Gunicorn setups print at boot, by worker class."""
+    configs = {}
+    for match in re.finditer(r'(\{"event": "gunicorn_config".*\})\s*$', log_text, re.M):
+        config = json.loads(match.group(1))
+        configs[config["worker_class"]] = config
+    return configs
+
+
+@dataclass
+class Running:
+    """A launched server: where it answers and where its output goes."""
+
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def configs(self) -> dict[str, dict[str, Any]]:
+        return boot_configs(self.log())
+
+    def url(self, setup: str, path: str) -> str:
+        return f"{self.base_url}/{setup}{path}"
+
+
+def _wait_ready(running: Running, ready, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if running.process.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{running.log()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {timeout} s:\n{running.log()[-3000:]}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen, grace: float) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+@contextmanager
+def native_stack(log_path: Path, timeout: float = 60) -> Iterator[Running]:
+    """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py)."""
+    http_port = free_port()
+    command = [sys.executable, "-m", "tools.native_stack", "--http-port", str(http_port),
+               "--app-ports", *(str(free_port()) for _ in SETUPS)]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    running = Running(f"http://127.0.0.1:{http_port}", log_path, process)
+
+    def ready() -> bool:
+        return (http_status(f"{running.base_url}/healthz") == 200
+                and all(http_status(running.url(s, "/readyz")) == 200 for s in SETUPS)
+                and set(running.configs()) == set(SETUPS))
+
+    try:
+        _wait_ready(running, ready, timeout, "the native stack")
+        yield running
+    finally:
+        _stop(process, grace=45)  # Gunicorn's graceful_timeout is 30 s
+
+
+@contextmanager
+def dev_server(mode: str, log_path: Path, timeout: float = 30) -> Iterator[Running]:
+    """Flask's development server in one of its modes (tools/devserver.py)."""
+    port = free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tools.devserver", "--mode", mode, "--port", str(port)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    running = Running(f"http://127.0.0.1:{port}", log_path, process)
+    try:
+        _wait_ready(running, lambda: http_status(f"{running.base_url}/readyz") == 200,
+                    timeout, f"the dev server ({mode})")
+        yield running
+    finally:
+        _stop(process, grace=10)
