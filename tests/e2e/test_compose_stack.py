@@ -104,3 +104,15 @@ def test_200_simultaneous_io_bound_requests_all_succeed_in_containers(compose_st
     responses = simultaneous_get([compose_stack.url(setup, "/api/io?ms=50")] * 200, timeout=60)
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 200, {s: statuses.count(s) for s in set(statuses)}
+
+
+def test_scaling_locust_workers_adds_them_to_the_master(compose_stack):
+    """`docker compose up --scale locust-worker=N`, as the README documents. Runs last: it
+    changes the stack."""
+    compose_stack.compose("up", "--detach", "--wait", "--no-recreate",
+                          "--scale", "locust-worker=2", "locust-worker")
+    workers = wait_until(
+        lambda: len(requests.get(f"{compose_stack.locust_url}/stats/requests", timeout=5)
+                    .json()["workers"]) == 2,
+        timeout=60, what="two Locust workers to register with the master")
+    assert workers
