@@ -2,12 +2,14 @@
 
   unit/         the app through Flask's test client; the Gunicorn configs through Gunicorn
   integration/  real nginx + the three real Gunicorn setups on loopback (no Docker)
+  browser/      the page, in a real headless Chromium, against the native stack
   e2e/          the real compose stack, built and started with Docker Compose
 
 A tier whose tool is missing (nginx, Docker) fails; it never skips.
 """
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # The tests import the app package (unit tier) and tools/; run from anywhere.
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tools import launch  # noqa: E402 - needs the path above
+
+
+@pytest.fixture(scope="session")
+def native_stack(tmp_path_factory) -> launch.Running:
+    """Real nginx + the three real Gunicorn setups on free loopback ports, started once per
+    session with the launcher users run (tools/native_stack.py)."""
+    if shutil.which("nginx") is None:
+        pytest.fail("nginx is not installed: this tier needs a real nginx "
+                    "(Debian: apt-get install nginx)")
+    with launch.native_stack(tmp_path_factory.mktemp("native") / "stack.log") as stack:
+        yield stack
 
 
 @pytest.hookimpl(hookwrapper=True)
