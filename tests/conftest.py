@@ -42,3 +42,13 @@ def pytest_runtest_makereport(item, call):
     if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every test must run: {report.longrepr}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Locust and gevent must stay in their own processes: a gevent-patched pytest would
+    silently turn every threaded test into a greenlet test."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        session.exitstatus = 1
+        print("\nERROR: something monkey-patched the test process with gevent "
+              "(an import of locust or loadtest.locustfile / loadtest.shapes?)")
