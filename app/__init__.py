@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import api, errors, health, request_id
 from app.settings import Settings
@@ -24,6 +25,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.flask_config())
     if overrides:
         app.config.from_mapping(overrides)
+
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        # request.remote_addr becomes the client address the proxy reports.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
     request_id.init_app(app)
     errors.init_app(app)

@@ -25,6 +25,7 @@ def evidence(**extra: Any) -> dict[str, Any]:
     body = execution_context(request.environ)
     body.update(
         request_id=current_request_id(),
+        client_addr=request.remote_addr,
         path=request.path,
         scheme=request.scheme,
         started_at=round(g.started_at, 6),

@@ -20,6 +20,10 @@ class Settings:
     # Upper bound for ?ms= on /api/io, /api/cpu and /api/isolation: long enough for any demo,
     # short enough that no request can outlive Gunicorn's 30 s worker timeout.
     max_work_ms: int = 10_000
+    # How many proxies in front of the app set X-Forwarded-For. 1 behind our nginx (which
+    # replaces the header with the real client address); 0 when nothing trusted is in front,
+    # so a direct caller cannot spoof its address. Never more than the proxies you run.
+    trusted_proxy_hops: int = 0
 
     @classmethod
     def from_environ(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> "Settings":
@@ -27,6 +31,7 @@ class Settings:
         return cls(
             max_content_length=int(env.get("APP_MAX_CONTENT_LENGTH", cls.max_content_length)),
             max_work_ms=int(env.get("APP_MAX_WORK_MS", cls.max_work_ms)),
+            trusted_proxy_hops=int(env.get("APP_TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops)),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -37,4 +42,5 @@ class Settings:
             "DEBUG": False,
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "MAX_WORK_MS": self.max_work_ms,
+            "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
         }

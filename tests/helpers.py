@@ -30,3 +30,34 @@ def wait_until(check: Callable[[], T], *, timeout: float, interval: float = 0.2,
                                  + (f"; last error: {last_error!r}" if last_error else ""))
         time.sleep(interval)
 
+
+
+def raw_http(port: int, data: bytes, timeout: float = 5) -> tuple[int | None, dict, bytes]:
+    """Send exactly ``data`` to 127.0.0.1:``port``; return (status, headers, body) of the
+    first response, or (None, {}, b"") when the server closed the connection without one."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while b"\r\n\r\n" not in received or not _complete(received):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    if not received:
+        return None, {}, b""
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, body
+
+
+def _complete(received: bytes) -> bool:
+    head, _, body = received.partition(b"\r\n\r\n")
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            return len(body) >= int(value)
+    return False

@@ -81,7 +81,7 @@ def gunicorn_command(setup: str) -> list[str]:
 def write_procfile(run_dir: Path, ports: Ports, nginx: str = "nginx") -> Path:
     conf = render_nginx(run_dir, ports)
     lines = [
-        f"{setup}: exec env GUNICORN_BIND=127.0.0.1:{ports.app(setup)} "
+        f"{setup}: exec env GUNICORN_BIND=127.0.0.1:{ports.app(setup)} APP_TRUSTED_PROXY_HOPS=1 "
         + shlex.join(gunicorn_command(setup))
         for setup in SETUPS
     ]

@@ -83,9 +83,12 @@ preload_app = False
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 # --- Requests ----------------------------------------------------------------------------
-# Same request-line limit as nginx's 8k header buffers, so a line nginx accepts is never
-# rejected here with a bare-text 400. (8190 is Gunicorn's maximum.)
+# nginx (large_client_header_buffers 4 8k) is the one that limits request size, and answers
+# in JSON. These are set so that what nginx accepts is never rejected here with a bare HTML
+# 400/431: the same 8 KiB line (8190 is Gunicorn's maximum), and a header count that only
+# nginx's 32 KiB total can reach (Gunicorn's default of 100 would refuse with a 431).
 limit_request_line = 8190
+limit_request_fields = 32768
 
 # --- Proxy trust -------------------------------------------------------------------------
 # Only the proxy may set X-Forwarded-Proto & co. Loopback natively; the compose file sets

@@ -190,3 +190,15 @@ class TestRequestId:
     def test_error_bodies_carry_the_request_id(self, client):
         response = client.get("/api/io?ms=x", headers={"X-Request-ID": "trace-1"})
         assert response.get_json()["request_id"] == "trace-1"
+
+
+def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_proxy():
+    forwarded = {"X-Forwarded-For": "6.6.6.6"}
+    direct = create_app({"TESTING": True}).test_client()
+    body = direct.get("/api/whoami", headers=forwarded,
+                      environ_base={"REMOTE_ADDR": "10.0.0.9"}).get_json()
+    assert body["client_addr"] == "10.0.0.9"  # no trusted proxy: the header is ignored
+    proxied = create_app({"TESTING": True, "TRUSTED_PROXY_HOPS": 1}).test_client()
+    body = proxied.get("/api/whoami", headers=forwarded,
+                       environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_json()
+    assert body["client_addr"] == "6.6.6.6"  # what the one trusted proxy reported
