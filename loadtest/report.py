@@ -316,7 +316,7 @@ def measure(args, out: Path) -> dict[str, Any]:
         devs = {mode: running.enter_context(launch.dev_server(mode, logs / f"dev-{mode}.log"))
                 for mode in DEV_MODES}
         configs = stack.configs()
-        targets = gunicorn_targets(stack.base_url, configs) + dev_targets(
+        targets = gunicorn_targets(stack.load_url, configs) + dev_targets(
             {mode: dev.base_url for mode, dev in devs.items()})
         targets = [t for t in targets if t.name in args.targets]
 

@@ -8,6 +8,7 @@ way: by polling HTTP with a deadline, never by sleeping a fixed time.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -58,6 +59,8 @@ class Running:
     base_url: str
     log_path: Path
     process: subprocess.Popen
+    # The native stack's unlimited load port (same routes as base_url); None elsewhere.
+    load_url: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -67,6 +70,10 @@ class Running:
 
     def url(self, setup: str, path: str) -> str:
         return f"{self.base_url}/{setup}{path}"
+
+    def load(self, setup: str, path: str) -> str:
+        """A URL on the load port, for bursts above the public port's rate limit."""
+        return f"{self.load_url}/{setup}{path}"
 
 
 def _wait_ready(running: Running, ready, timeout: float, what: str) -> None:
@@ -91,14 +98,18 @@ def _stop(process: subprocess.Popen, grace: float) -> None:
 
 
 @contextmanager
-def native_stack(log_path: Path, timeout: float = 60) -> Iterator[Running]:
-    """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py)."""
-    http_port = free_port()
+def native_stack(log_path: Path, timeout: float = 60,
+                 env: dict[str, str] | None = None) -> Iterator[Running]:
+    """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py).
+    ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT)."""
+    http_port, load_port = free_port(), free_port()
     command = [sys.executable, "-m", "tools.native_stack", "--http-port", str(http_port),
-               "--app-ports", *(str(free_port()) for _ in SETUPS)]
+               "--load-port", str(load_port), "--app-ports", *(str(free_port()) for _ in SETUPS)]
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    running = Running(f"http://127.0.0.1:{http_port}", log_path, process)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **(env or {})})
+    running = Running(f"http://127.0.0.1:{http_port}", log_path, process,
+                      load_url=f"http://127.0.0.1:{load_port}")
 
     def ready() -> bool:
         return (http_status(f"{running.base_url}/healthz") == 200
@@ -127,3 +138,24 @@ def dev_server(mode: str, log_path: Path, timeout: float = 30) -> Iterator[Runni
         yield running
     finally:
         _stop(process, grace=10)
+
+
+@contextmanager
+def gunicorn(setup: str, log_path: Path, timeout: float = 30,
+             env: dict[str, str] | None = None) -> Iterator[Running]:
+    """One Gunicorn setup alone on a free loopback port, no nginx in front."""
+    port = free_port()
+    environ = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1",
+               **(env or {})}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "app" / "gunicorn" / f"{setup}.py")],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environ)
+    running = Running(f"http://127.0.0.1:{port}", log_path, process)
+    try:
+        _wait_ready(running, lambda: http_status(f"{running.base_url}/readyz") == 200
+                    and setup in running.configs(), timeout, f"gunicorn {setup}")
+        yield running
+    finally:
+        if process.poll() is None:
+            _stop(process, grace=45)

@@ -6,8 +6,8 @@ Honcho (a Procfile runner) supervises the four processes: it prefixes and interl
 output, stops all of them when one dies, and forwards Ctrl-C / SIGTERM to each.
 
 The nginx config is the shipped one (nginx/), rendered into a scratch folder with exactly
-three changes, all below in ``render_nginx``: listen on loopback at the chosen port, point
-the upstreams at loopback ports, and serve the static page from the scratch copy.
+three changes, all below in ``render_nginx``: listen on loopback at the chosen ports (public
+and load), point the upstreams at loopback ports, and serve the static page from the copy.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ CONTAINER_APP_PORT = 8000
 
 @dataclass(frozen=True)
 class Ports:
-    http: int = 8080
+    http: int = 8080  # public, rate-limited (nginx/sites/stack.conf)
+    load: int = 8081  # the same routes without the limit, for load generators
     sync: int = 8001
     gthread: int = 8002
     gevent: int = 8003
@@ -52,17 +53,18 @@ def render_nginx(run_dir: Path, ports: Ports) -> Path:
 
     upstreams = conf_dir / "upstreams.conf"
     text, count = re.subn(
-        rf"server app-({'|'.join(SETUPS)}):{CONTAINER_APP_PORT};",
-        lambda m: f"server 127.0.0.1:{ports.app(m.group(1))};",
+        rf"server app-({'|'.join(SETUPS)}):{CONTAINER_APP_PORT}\b",
+        lambda m: f"server 127.0.0.1:{ports.app(m.group(1))}",
         upstreams.read_text(),
     )
-    if count != len(SETUPS):
-        raise RuntimeError(f"expected {len(SETUPS)} upstream servers in {upstreams}, found {count}")
+    if not count or any(f"app-{setup}:" in text for setup in SETUPS):
+        raise RuntimeError(f"could not point every upstream in {upstreams} at loopback")
     upstreams.write_text(text)
 
-    for site in (conf_dir / "sites").glob("*.conf"):
-        text = re.sub(r"listen 8080\b", f"listen 127.0.0.1:{ports.http}", site.read_text())
-        site.write_text(text.replace(CONTAINER_CONF_DIR, str(conf_dir)))
+    for conf in conf_dir.rglob("*.conf"):
+        text = re.sub(r"listen 8080\b", f"listen 127.0.0.1:{ports.http}", conf.read_text())
+        text = re.sub(r"listen 8081\b", f"listen 127.0.0.1:{ports.load}", text)
+        conf.write_text(text.replace(CONTAINER_CONF_DIR, str(conf_dir)))
     # nginx drops root to an unprivileged user for its workers: they must be able to read
     # the copy and write the temp folders in the prefix.
     for path in [run_dir, *run_dir.rglob("*")]:
@@ -97,17 +99,21 @@ def honcho_command(procfile: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--http-port", type=int, default=int(os.environ.get("HTTP_PORT", 8080)))
+    parser.add_argument("--http-port", type=int, default=int(os.environ.get("HTTP_PORT", 8080)),
+                        help="the public, rate-limited port")
+    parser.add_argument("--load-port", type=int, default=8081,
+                        help="the same routes without the rate limit, for load generators")
     parser.add_argument("--app-ports", type=int, nargs=3, metavar=("SYNC", "GTHREAD", "GEVENT"),
                         default=(8001, 8002, 8003))
     parser.add_argument("--nginx", default="nginx", help="the nginx binary to run")
     args = parser.parse_args(argv)
-    ports = Ports(args.http_port, *args.app_ports)
+    ports = Ports(args.http_port, args.load_port, *args.app_ports)
 
     run_dir = Path(tempfile.mkdtemp(prefix="flask-stack-"))
     try:
         procfile = write_procfile(run_dir, ports, args.nginx)
-        print(f"native stack: http://127.0.0.1:{ports.http}/  (scratch: {run_dir})", flush=True)
+        print(f"native stack: http://127.0.0.1:{ports.http}/ (load port {ports.load}; "
+              f"scratch: {run_dir})", flush=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         honcho = subprocess.Popen(honcho_command(procfile), cwd=ROOT, env=env)
         # Ctrl-C reaches honcho directly (same process group); a SIGTERM sent to this

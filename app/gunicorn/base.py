@@ -5,7 +5,8 @@ loads it and sets only what truly differs: the worker class and its concurrency 
 Every value below assumes the deployment this project ships: Gunicorn behind nginx, which
 buffers slow clients and keeps upstream connections alive (see nginx/snippets/upstreams.conf).
 
-Environment overrides (all optional): GUNICORN_BIND, WEB_CONCURRENCY (workers),
+Environment overrides (all optional): GUNICORN_BIND, GUNICORN_TIMEOUT, GUNICORN_KEEPALIVE,
+WEB_CONCURRENCY (workers),
 GUNICORN_THREADS (gthread), GUNICORN_WORKER_CONNECTIONS (gevent), GUNICORN_MAX_REQUESTS,
 GUNICORN_LOG_LEVEL, FORWARDED_ALLOW_IPS.
 
@@ -59,7 +60,7 @@ backlog = 2048
 # (the client gets a 502 from nginx). Under gthread and gevent it only catches a worker whose
 # main loop stopped (a CPU-bound greenlet, a deadlock): a slow request there is *not* killed,
 # and nginx's proxy_read_timeout is what bounds it. Above the app's 10 s maximum work time.
-timeout = 30
+timeout = env_int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM / SIGHUP, workers finish in-flight requests for up to this long. Compose's
 # stop_grace_period and Kubernetes' terminationGracePeriodSeconds must be longer, or the
 # container is SIGKILLed mid-drain.
@@ -68,7 +69,7 @@ graceful_timeout = 30
 # connection). MUST be longer than nginx's upstream keepalive_timeout (60 s): if Gunicorn
 # closes first, nginx may reuse a connection just as it closes and answer 502 "upstream
 # prematurely closed connection".
-keepalive = 75
+keepalive = env_int("GUNICORN_KEEPALIVE", 75)
 # Recycle each worker after this many requests, to bound slow memory leaks; the jitter
 # staggers the restarts so workers never all restart at once. High enough that a worker
 # lives for minutes even at full load (a restart re-imports the app, ~0.3 s).

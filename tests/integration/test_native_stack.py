@@ -104,7 +104,7 @@ def test_the_gevent_workers_patch_before_anything_is_imported_unpatched(native_s
 # --- Who serves 20 simultaneous requests: the concurrency model, from the server's clock ---
 
 def serve_simultaneously(native_stack, setup: str, path: str) -> list[dict]:
-    responses = simultaneous_get([native_stack.url(setup, path)] * SIMULTANEOUS)
+    responses = simultaneous_get([native_stack.load(setup, path)] * SIMULTANEOUS)
     assert [r.status_code for r in responses] == [200] * SIMULTANEOUS
     return [r.json() for r in responses]
 
@@ -136,7 +136,7 @@ def test_gevent_overlaps_all_requests_inside_one_os_thread_per_process(native_st
 # --- Isolation: a global leaks between concurrent requests, flask.g never does -----------
 
 def isolation_results(native_stack, setup: str) -> list[dict]:
-    urls = [native_stack.url(setup, f"/api/isolation?token=t{i}-{uuid.uuid4().hex[:8]}&ms={IO_MS}")
+    urls = [native_stack.load(setup, f"/api/isolation?token=t{i}-{uuid.uuid4().hex[:8]}&ms={IO_MS}")
             for i in range(SIMULTANEOUS)]
     responses = simultaneous_get(urls)
     assert [r.status_code for r in responses] == [200] * SIMULTANEOUS
@@ -181,6 +181,6 @@ def test_dicts_keyed_by_thread_are_safe_under_gthread(native_stack):
 def test_200_simultaneous_io_bound_requests_all_succeed(native_stack, setup):
     """A burst far above every setup's concurrency queues (backlog, nginx) instead of failing:
     no 502 from an overflowing listen backlog, no timeout."""
-    responses = simultaneous_get([native_stack.url(setup, "/api/io?ms=50")] * 200, timeout=60)
+    responses = simultaneous_get([native_stack.load(setup, "/api/io?ms=50")] * 200, timeout=60)
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 200, {s: statuses.count(s) for s in set(statuses)}
