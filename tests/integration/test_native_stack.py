@@ -184,3 +184,10 @@ def test_200_simultaneous_io_bound_requests_all_succeed(native_stack, setup):
     responses = simultaneous_get([native_stack.load(setup, "/api/io?ms=50")] * 200, timeout=60)
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 200, {s: statuses.count(s) for s in set(statuses)}
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_gunicorn_itself_sends_no_version_banner(native_stack, setup):
+    (bind,) = native_stack.configs()[setup]["bind"]
+    response = requests.get(f"http://{bind}/api/whoami", timeout=5)
+    assert response.headers["Server"] == "gunicorn"  # no version, even when reached directly
