@@ -28,8 +28,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:
-        # request.remote_addr becomes the client address the proxy reports.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
+        # The client's address, scheme, host and the URL prefix (/sync, ...) as the proxy
+        # reports them: request.remote_addr, request.url and url_for(_external=True) are
+        # then what the client used (https://host:port/sync/...), not the proxy's hop.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
 
     request_id.init_app(app)
     errors.init_app(app)

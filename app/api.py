@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app import isolation, params, work
@@ -41,7 +41,9 @@ def _ms_arg() -> int:
 
 @bp.get("/whoami")
 def whoami() -> ResponseReturnValue:
-    return jsonify(evidence())
+    # The URL the client would use to reach this endpoint: scheme, host and prefix as seen
+    # through the proxy (https://... behind TLS at nginx).
+    return jsonify(evidence(url=url_for("api.whoami", _external=True)))
 
 
 @bp.get("/io")

@@ -61,6 +61,8 @@ class Running:
     process: subprocess.Popen
     # The native stack's unlimited load port (same routes as base_url); None elsewhere.
     load_url: str | None = None
+    # With TLS: the HTTPS port (base_url then only redirects to it).
+    https_url: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -98,22 +100,27 @@ def _stop(process: subprocess.Popen, grace: float) -> None:
 
 
 @contextmanager
-def native_stack(log_path: Path, timeout: float = 60,
-                 env: dict[str, str] | None = None) -> Iterator[Running]:
+def native_stack(log_path: Path, timeout: float = 60, env: dict[str, str] | None = None,
+                 tls_cert_dir: Path | None = None) -> Iterator[Running]:
     """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py).
-    ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT)."""
-    http_port, load_port = free_port(), free_port()
+    ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT);
+    ``tls_cert_dir`` serves HTTPS as docker-compose.tls.yml does."""
+    http_port, load_port, https_port = free_port(), free_port(), free_port()
     command = [sys.executable, "-m", "tools.native_stack", "--http-port", str(http_port),
-               "--load-port", str(load_port), "--app-ports", *(str(free_port()) for _ in SETUPS)]
+               "--load-port", str(load_port), "--https-port", str(https_port),
+               "--app-ports", *(str(free_port()) for _ in SETUPS)]
+    if tls_cert_dir is not None:
+        command += ["--tls-cert-dir", str(tls_cert_dir)]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, **(env or {})})
     running = Running(f"http://127.0.0.1:{http_port}", log_path, process,
-                      load_url=f"http://127.0.0.1:{load_port}")
+                      load_url=f"http://127.0.0.1:{load_port}",
+                      https_url=f"https://localhost:{https_port}" if tls_cert_dir else None)
 
     def ready() -> bool:
         return (http_status(f"{running.base_url}/healthz") == 200
-                and all(http_status(running.url(s, "/readyz")) == 200 for s in SETUPS)
+                and all(http_status(running.load(s, "/readyz")) == 200 for s in SETUPS)
                 and set(running.configs()) == set(SETUPS))
 
     try:

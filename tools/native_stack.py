@@ -28,8 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NGINX_SOURCE = ROOT / "nginx"
 GUNICORN_CONFIGS = ROOT / "app" / "gunicorn"
 SETUPS = ("sync", "gthread", "gevent")
-# Where the image keeps the config (nginx/Dockerfile); the native copy replaces this path.
+# Where the image keeps the config (nginx/Dockerfile) and where docker-compose.tls.yml mounts
+# the certificate; the native copy replaces these paths.
 CONTAINER_CONF_DIR = "/etc/nginx/stack"
+CONTAINER_CERT_DIR = "/etc/nginx/certs"
 # The app's port inside the compose network (app/gunicorn/base.py's default bind).
 CONTAINER_APP_PORT = 8000
 
@@ -38,6 +40,7 @@ CONTAINER_APP_PORT = 8000
 class Ports:
     http: int = 8080  # public, rate-limited (nginx/sites/stack.conf)
     load: int = 8081  # the same routes without the limit, for load generators
+    https: int = 8443  # with TLS only (nginx/sites-tls)
     sync: int = 8001
     gthread: int = 8002
     gevent: int = 8003
@@ -46,10 +49,15 @@ class Ports:
         return getattr(self, setup)
 
 
-def render_nginx(run_dir: Path, ports: Ports) -> Path:
-    """Copy nginx/ into ``run_dir`` with loopback addresses; return the main config's path."""
+def render_nginx(run_dir: Path, ports: Ports, tls_cert_dir: Path | None = None) -> Path:
+    """Copy nginx/ into ``run_dir`` with loopback addresses; return the main config's path.
+    With ``tls_cert_dir`` (holding tls.crt and tls.key), serve the TLS site, as
+    docker-compose.tls.yml does."""
     conf_dir = run_dir / "nginx"
     shutil.copytree(NGINX_SOURCE, conf_dir, ignore=shutil.ignore_patterns("Dockerfile"))
+    if tls_cert_dir is not None:
+        shutil.rmtree(conf_dir / "sites")
+        (conf_dir / "sites-tls").rename(conf_dir / "sites")
 
     upstreams = conf_dir / "upstreams.conf"
     text, count = re.subn(
@@ -64,6 +72,9 @@ def render_nginx(run_dir: Path, ports: Ports) -> Path:
     for conf in conf_dir.rglob("*.conf"):
         text = re.sub(r"listen 8080\b", f"listen 127.0.0.1:{ports.http}", conf.read_text())
         text = re.sub(r"listen 8081\b", f"listen 127.0.0.1:{ports.load}", text)
+        text = re.sub(r"listen 8443\b", f"listen 127.0.0.1:{ports.https}", text)
+        text = re.sub(r"default 8443;", f"default {ports.https};", text)  # the redirect target
+        text = text.replace(CONTAINER_CERT_DIR, str(tls_cert_dir or CONTAINER_CERT_DIR))
         conf.write_text(text.replace(CONTAINER_CONF_DIR, str(conf_dir)))
     # nginx drops root to an unprivileged user for its workers: they must be able to read
     # the copy and write the temp folders in the prefix.
@@ -80,8 +91,9 @@ def gunicorn_command(setup: str) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIGS / f"{setup}.py")]
 
 
-def write_procfile(run_dir: Path, ports: Ports, nginx: str = "nginx") -> Path:
-    conf = render_nginx(run_dir, ports)
+def write_procfile(run_dir: Path, ports: Ports, nginx: str = "nginx",
+                   tls_cert_dir: Path | None = None) -> Path:
+    conf = render_nginx(run_dir, ports, tls_cert_dir)
     lines = [
         f"{setup}: exec env GUNICORN_BIND=127.0.0.1:{ports.app(setup)} APP_TRUSTED_PROXY_HOPS=1 "
         + shlex.join(gunicorn_command(setup))
@@ -105,13 +117,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="the same routes without the rate limit, for load generators")
     parser.add_argument("--app-ports", type=int, nargs=3, metavar=("SYNC", "GTHREAD", "GEVENT"),
                         default=(8001, 8002, 8003))
+    parser.add_argument("--https-port", type=int, default=8443)
+    parser.add_argument("--tls-cert-dir", type=Path, default=None,
+                        help="serve HTTPS with DIR/tls.crt and DIR/tls.key (make certs)")
     parser.add_argument("--nginx", default="nginx", help="the nginx binary to run")
     args = parser.parse_args(argv)
-    ports = Ports(args.http_port, args.load_port, *args.app_ports)
+    ports = Ports(args.http_port, args.load_port, args.https_port, *args.app_ports)
 
     run_dir = Path(tempfile.mkdtemp(prefix="flask-stack-"))
     try:
-        procfile = write_procfile(run_dir, ports, args.nginx)
+        cert_dir = args.tls_cert_dir.resolve() if args.tls_cert_dir else None
+        procfile = write_procfile(run_dir, ports, args.nginx, cert_dir)
         print(f"native stack: http://127.0.0.1:{ports.http}/ (load port {ports.load}; "
               f"scratch: {run_dir})", flush=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
