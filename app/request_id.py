@@ -18,7 +18,7 @@ VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def current_request_id() -> str:
-    return g.request_id
+    return str(g.request_id)
 
 
 def _assign_request_id() -> None:

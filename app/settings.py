@@ -26,7 +26,7 @@ class Settings:
     trusted_proxy_hops: int = 0
 
     @classmethod
-    def from_environ(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> "Settings":
+    def from_environ(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         return cls(
             max_content_length=int(env.get("APP_MAX_CONTENT_LENGTH", cls.max_content_length)),

@@ -41,7 +41,7 @@ def timelines(batches: Mapping[str, Sequence[Mapping[str, Any]]], title: str,
     from the server's start to its finish time."""
     fig, axes = plt.subplots(len(batches), 1, figsize=(9, 1.2 + 1.3 * len(batches)),
                              dpi=110, squeeze=False, sharex=True)
-    for ax, (target, bodies) in zip(axes[:, 0], batches.items()):
+    for ax, (target, bodies) in zip(axes[:, 0], batches.items(), strict=True):
         t0 = min(b["started_at"] for b in bodies)
         lanes = sorted({_lane(b) for b in bodies})
         for body in bodies:

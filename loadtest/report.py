@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     meta = {
-        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": usable_cpus(), "memory_gib": round(memory_gib(), 1),
         "python": platform.python_version(),
         "command": "python -m loadtest.report " + " ".join(argv if argv is not None

@@ -41,7 +41,8 @@ def markdown_table(results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base-url", default=f"http://127.0.0.1:{os.environ.get('HTTP_PORT', 8080)}")
+    port = os.environ.get("HTTP_PORT", "8080")
+    parser.add_argument("--base-url", default=f"http://127.0.0.1:{port}")
     parser.add_argument("-n", "--count", type=int, default=10, choices=range(1, 201),
                         metavar="N", help="simultaneous requests per setup (1-200)")
     parser.add_argument("--path", default="/api/io?ms=300")

@@ -156,7 +156,8 @@ def gunicorn(setup: str, log_path: Path, timeout: float = 30,
                **(env or {})}
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "app" / "gunicorn" / f"{setup}.py")],
+            [sys.executable, "-m", "gunicorn", "-c",
+             str(ROOT / "app" / "gunicorn" / f"{setup}.py")],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environ)
     running = Running(f"http://127.0.0.1:{port}", log_path, process)
     try:

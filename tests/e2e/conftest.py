@@ -42,9 +42,11 @@ class ComposeStack:
     def url(self, setup: str, path: str) -> str:
         return f"{self.base_url}/{setup}{path}"
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> str:
+    def compose(self, *args: str, check: bool = True, timeout: float = 600,
+                env: dict[str, str] | None = None) -> str:
         result = subprocess.run(["docker", "compose", "-p", PROJECT, *args], cwd=ROOT,
-                                env=self.env, capture_output=True, text=True, timeout=timeout)
+                                env={**self.env, **(env or {})}, capture_output=True, text=True,
+                                timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n"
                                  f"{result.stderr}")

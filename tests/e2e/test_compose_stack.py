@@ -9,8 +9,8 @@ import time
 
 import pytest
 import requests
-
 from helpers import wait_until
+
 from loadtest.evidence import simultaneous_get
 from tools.launch import SETUPS, boot_configs
 
@@ -81,7 +81,8 @@ def test_each_setup_prints_its_resolved_config_and_compose_outwaits_its_drain(co
     compose = compose_stack.config()
     for setup, config in configs.items():
         # Trusts X-Forwarded-* only from the app network, where nginx is the only other member.
-        assert config["forwarded_allow_ips"] == [compose["networks"]["app"]["ipam"]["config"][0]["subnet"]]
+        subnet = compose["networks"]["app"]["ipam"]["config"][0]["subnet"]
+        assert config["forwarded_allow_ips"] == [subnet]
         grace = compose["services"][f"app-{setup}"]["stop_grace_period"]
         assert grace.endswith("s") and int(grace[:-1]) > config["graceful_timeout"]
         assert config["pid"] == 1  # Gunicorn is PID 1, so it receives SIGTERM itself

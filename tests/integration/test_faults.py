@@ -5,6 +5,7 @@ Each test prints its counts (requests sent / failed) so CI output carries the fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -12,12 +13,13 @@ import socket
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-
 from helpers import wait_until
+
 from tools import launch
 from tools.launch import SETUPS
 
@@ -76,7 +78,7 @@ class SteadyClient:
     def failed(self) -> int:
         return self.total - self.counts[200]
 
-    def __enter__(self) -> "SteadyClient":
+    def __enter__(self) -> SteadyClient:
         for worker in self._workers:
             worker.start()
         wait_until(lambda: self.counts[200] >= 20, timeout=10, what="the client to get going")
@@ -135,7 +137,8 @@ def test_pauses_around_gunicorns_keepalive_expiry_cause_no_502(fault_stack, setu
     gaps = [FAULT_KEEPALIVE + offset for offset in (-0.1, -0.05, -0.02, 0, 0.02, 0.05, 0.1)] * 2
     with requests.Session() as session:
         for gap in gaps:
-            statuses[session.get(fault_stack.load(setup, "/api/whoami"), timeout=10).status_code] += 1
+            response = session.get(fault_stack.load(setup, "/api/whoami"), timeout=10)
+            statuses[response.status_code] += 1
             time.sleep(gap)
     races = len(re.findall(rf"(reset by peer|prematurely closed).*GET /{setup}/api/whoami",
                            fault_stack.log()))
@@ -163,7 +166,7 @@ def accepted_connections(port: int) -> int:
     """Connections to ``port`` that a worker has accepted (Linux /proc/net/tcp): established
     server-side sockets, minus those still waiting in the listener's accept queue."""
     established, waiting = 0, 0
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         local_port, state = int(fields[1].split(":")[1], 16), fields[3]
         if local_port != port:
@@ -227,10 +230,8 @@ def _slow_clients(port: int, count: int) -> list[socket.socket]:
 def _legit_requests(url: str, count: int) -> int:
     ok = 0
     for _ in range(count):
-        try:
+        with contextlib.suppress(requests.RequestException):
             ok += requests.get(url, timeout=2, headers={"Host": "localhost"}).status_code == 200
-        except requests.RequestException:
-            pass
     return ok
 
 

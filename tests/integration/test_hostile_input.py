@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-
 from helpers import raw_http
+
 from tools.launch import SETUPS
 
 H = b"Host: localhost\r\n"

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 import requests
-
 from helpers import wait_until
+
 from loadtest.evidence import simultaneous_get, summarize
 from tools.launch import SETUPS
 
@@ -47,7 +47,8 @@ def test_a_client_request_id_round_trips_through_nginx_and_the_app(native_stack)
     # nginx and Gunicorn both log it, so one request can be followed across both.
     # (nginx writes its line after the response is sent: poll the log briefly.)
     for process in ("nginx", "gthread"):
-        wait_until(lambda: re.search(rf"{process}\.1 .*rid={request_id}", native_stack.log()),
+        pattern = rf"{process}\.1 .*rid={request_id}"
+        wait_until(lambda pattern=pattern: re.search(pattern, native_stack.log()),
                    timeout=5, what=f"{process} to log rid={request_id}")
 
 

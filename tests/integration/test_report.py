@@ -58,7 +58,7 @@ def test_io_bound_sync_stays_under_workers_over_latency_and_threads_and_greenlet
     workers = data["configs"]["sync"]["workers"]
     sync_bound = workers / (IO_MS / 1000)
     at_10 = runs(data, "io", 10)
-    assert 10 > workers  # the load is above sync's concurrency, so the bound binds
+    assert workers < 10  # the load is above sync's concurrency, so the bound binds
     assert at_10["sync"]["rps"] <= sync_bound * TOLERANCE
     assert at_10["sync"]["served_by"]["max_in_flight"] <= workers
     for setup in ("gthread", "gevent"):
