@@ -94,8 +94,10 @@ def gunicorn_command(setup: str) -> list[str]:
 def write_procfile(run_dir: Path, ports: Ports, nginx: str = "nginx",
                    tls_cert_dir: Path | None = None) -> Path:
     conf = render_nginx(run_dir, ports, tls_cert_dir)
+    # Per setup: its loopback port, nginx as the one trusted proxy, its own metrics folder.
     lines = [
         f"{setup}: exec env GUNICORN_BIND=127.0.0.1:{ports.app(setup)} APP_TRUSTED_PROXY_HOPS=1 "
+        f"PROMETHEUS_MULTIPROC_DIR={run_dir / ('metrics-' + setup)} "
         + shlex.join(gunicorn_command(setup))
         for setup in SETUPS
     ]

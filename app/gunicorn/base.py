@@ -12,11 +12,16 @@ GUNICORN_LOG_LEVEL, FORWARDED_ALLOW_IPS.
 
 This file must not import the app (or Flask): it runs in the master process, and for the
 gevent setup nothing that opens locks or ssl may load before the worker monkey-patches.
+(prometheus_client is imported only inside a hook, after the workers are forked.)
 """
 
 import json
 import os
+import shutil
 import sys
+from datetime import UTC, datetime
+
+from gunicorn.glogging import Logger
 
 
 def env_int(name, default):
@@ -101,14 +106,63 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Response time in ms and nginx's request id, so a line here can be matched to nginx's.
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}i)s pid=%(p)s'
+
+
+class JsonAccessLogger(Logger):
+    """One JSON object per request, with nginx's request id, so a line here joins nginx's
+    JSON access log (and the app's JSON log lines) on `request_id`. Built with json.dumps:
+    a quote or backslash in a URL cannot break the line, as it could in a format string."""
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        headers = dict((k.lower(), v) for k, v in req.headers)
+        status = str(resp.status).split(None, 1)[0]
+        self.access_log.info(json.dumps({
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "log": "gunicorn_access",
+            "remote": environ.get("REMOTE_ADDR"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "query": environ.get("QUERY_STRING"),
+            "status": int(status) if status.isdigit() else status,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "request_id": headers.get("x-request-id"),
+            "worker_class": self.cfg.worker_class_str,
+            "pid": os.getpid(),
+        }))
+
+
+logger_class = JsonAccessLogger
 
 # --- Control -----------------------------------------------------------------------------
 # Gunicorn 25+ opens a control socket at $HOME/.gunicorn/gunicorn.ctl by default: several
 # instances on one host would share that path, and a read-only container cannot create it.
 # Nothing here uses gunicornc, so it is off.
 control_socket_disable = True
+
+# --- Metrics across workers --------------------------------------------------------------
+# prometheus_client's multiprocess mode: each worker writes its values to files in this
+# folder and the app's /metrics adds them up (app/metrics.py). One folder per setup (each
+# container has its own /tmp; the native launcher gives each setup its own), emptied when
+# the master starts so a restart never adds up the last run's numbers.
+METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def on_starting(server):
+    if METRICS_DIR:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+        os.makedirs(METRICS_DIR)
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges (in flight, processes, threads) must stop counting."""
+    if METRICS_DIR:
+        from prometheus_client import multiprocess  # here, not at the top: see the docstring
+
+        multiprocess.mark_process_dead(worker.pid)
+
 
 # --- The WSGI app ------------------------------------------------------------------------
 wsgi_app = "app:create_app()"
@@ -138,6 +192,7 @@ def when_ready(server):
         "preload_app": cfg.preload_app,
         "worker_tmp_dir": cfg.worker_tmp_dir,
         "forwarded_allow_ips": cfg.forwarded_allow_ips,
+        "metrics_dir": METRICS_DIR,
         "pid": os.getpid(),
     }
     sys.stdout.write(json.dumps(resolved) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -44,12 +45,26 @@ def test_a_client_request_id_round_trips_through_nginx_and_the_app(native_stack)
                             headers={"X-Request-ID": request_id}, timeout=5)
     assert response.headers["X-Request-ID"] == request_id
     assert response.json()["request_id"] == request_id
-    # nginx and Gunicorn both log it, so one request can be followed across both.
+    # nginx and Gunicorn both log it as JSON, so one request can be followed across both.
     # (nginx writes its line after the response is sent: poll the log briefly.)
-    for process in ("nginx", "gthread"):
-        pattern = rf"{process}\.1 .*rid={request_id}"
-        wait_until(lambda pattern=pattern: re.search(pattern, native_stack.log()),
-                   timeout=5, what=f"{process} to log rid={request_id}")
+    lines = wait_until(lambda: json_log_lines(native_stack, request_id, 2), timeout=5,
+                       what=f"nginx and Gunicorn to log {request_id}")
+    by_log = {line["log"]: line for line in lines}
+    assert by_log["nginx_access"]["upstream"] == native_stack.configs()["gthread"]["bind"][0]
+    assert by_log["nginx_access"]["setup"] == "/gthread"
+    assert by_log["gunicorn_access"]["worker_class"] == "gthread"
+    assert by_log["gunicorn_access"]["path"] == "/api/whoami"
+    assert by_log["gunicorn_access"]["duration_ms"] >= 0
+
+
+def json_log_lines(stack, request_id: str, count: int) -> list[dict]:
+    """The JSON access-log lines (honcho prefixes each line) that carry ``request_id``."""
+    lines = []
+    for line in stack.log().splitlines():
+        _, _, payload = line.partition(" | ")
+        if request_id in payload and payload.startswith("{"):
+            lines.append(json.loads(payload))
+    return lines if len(lines) >= count else []
 
 
 def test_nginx_generates_a_request_id_when_absent_or_malformed(native_stack):

@@ -202,3 +202,28 @@ def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_pro
     body = proxied.get("/api/whoami", headers=forwarded,
                        environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_json()
     assert body["client_addr"] == "6.6.6.6"  # what the one trusted proxy reported
+
+
+def test_the_apps_log_lines_are_json_with_the_request_id(capsys):
+    import json
+
+    app = create_app({"TESTING": False, "PROPAGATE_EXCEPTIONS": False})
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("logged, not shown")
+
+    app.test_client().get("/boom", headers={"X-Request-ID": "trace-42"})
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["level"] == "error" and line["request_id"] == "trace-42"
+    assert "RuntimeError" in line["exception"]
+
+
+def test_metrics_count_requests_by_route_method_status_and_worker_class(client):
+    client.get("/api/whoami")
+    client.get("/api/io?ms=x")
+    text = client.get("/metrics").get_data(as_text=True)
+    sample = ('http_requests_total{method="GET",route="/api/io",status="400",'
+              'worker_class="unknown"}')
+    assert sample in text
+    assert "http_request_duration_seconds_bucket" in text

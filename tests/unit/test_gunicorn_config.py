@@ -63,7 +63,7 @@ def test_shared_settings_come_from_base_for_every_setup(setup):
     assert config["worker_tmp_dir"] == "/dev/shm"
     assert config["control_socket_disable"] == "True"
     assert config["accesslog"] == "-"
-    assert "x-request-id" in config["access_log_format"]
+    assert "JsonAccessLogger" in config["logger_class"]
     assert int(config["max_requests_jitter"]) > 0
 
 

@@ -1,0 +1,101 @@
+"""Prometheus metrics that stay correct across Gunicorn's worker processes.
+
+Each worker is a separate process with its own memory, so a plain in-process counter would
+report only the share of whichever worker answered the scrape. With PROMETHEUS_MULTIPROC_DIR
+set (Gunicorn's config does it per setup, and cleans it at start), prometheus_client keeps
+every worker's values in memory-mapped files there, and /metrics sums all of them. Without it
+(tests, the dev server) the ordinary single-process registry is used.
+
+/metrics is served by the app on its own port; nginx refuses it from outside (routes.conf),
+and Prometheus scrapes each setup directly on the internal network.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from app.serving import worker_class
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+REQUESTS = Counter("http_requests_total", "Requests answered, by route, method and status.",
+                   ["route", "method", "status", "worker_class"])
+LATENCY = Histogram("http_request_duration_seconds", "Time the app took per request.",
+                    ["route", "method", "worker_class"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+# "livesum": the sum over live processes; a dead worker's share is dropped (child_exit hook).
+IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being handled right now.",
+                  ["worker_class"], multiprocess_mode="livesum")
+PROCESSES = Gauge("app_worker_processes", "Worker processes serving the app.",
+                  ["worker_class"], multiprocess_mode="livesum")
+THREADS = Gauge("app_worker_threads", "OS threads in the worker processes.",
+                ["worker_class"], multiprocess_mode="livesum")
+
+bp = Blueprint("metrics", __name__)
+UNCOUNTED = {"/metrics"}
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def _os_threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # not Linux
+        import threading
+
+        return threading.active_count()
+
+
+def _start() -> None:
+    if request.path in UNCOUNTED:
+        return
+    g.metrics_kind = kind = worker_class(request.environ)
+    g.metrics_started = time.perf_counter()
+    IN_FLIGHT.labels(kind).inc()
+    PROCESSES.labels(kind).set(1)  # this process is alive: livesum counts it once
+    THREADS.labels(kind).set(_os_threads())
+
+
+def _finish(response: Response) -> Response:
+    kind = g.get("metrics_kind")
+    if kind is not None:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(route, request.method, str(response.status_code), kind).inc()
+        LATENCY.labels(route, request.method, kind).observe(
+            time.perf_counter() - g.metrics_started)
+    return response
+
+
+def _leave(_exc: BaseException | None) -> None:
+    # Teardown runs even when a view raised, so in-flight can never drift upwards.
+    kind = g.pop("metrics_kind", None)
+    if kind is not None:
+        IN_FLIGHT.labels(kind).dec()
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.teardown_request(_leave)
+    app.register_blueprint(bp)
