@@ -29,7 +29,8 @@ from prometheus_client import (
 
 from app.serving import worker_class
 
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+# prometheus_client switches to multiprocess files when the variable is present at all.
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
 
 REQUESTS = Counter("http_requests_total", "Requests answered, by route, method and status.",
                    ["route", "method", "status", "worker_class"])
