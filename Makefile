@@ -5,7 +5,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 TLS    := -f docker-compose.yml -f docker-compose.tls.yml
 
-.PHONY: help up up-tls dev down logs test lint report native certs venv
+.PHONY: help up up-tls dev down logs test lint report bench native certs venv
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +36,9 @@ lint: $(VENV)/installed  ## ruff, mypy (app), shellcheck
 
 report: $(VENV)/installed  ## the load-test report (~8 min) into artifacts/report/
 	$(PYTHON) -m loadtest.report
+
+bench: $(VENV)/installed  ## the benchmark (~35 min; --short for a smoke run) into artifacts/bench/
+	$(PYTHON) -m loadtest.bench
 
 native: $(VENV)/installed  ## nginx + the three Gunicorn setups without Docker
 	$(PYTHON) -m tools.native_stack

@@ -149,21 +149,41 @@ def dev_server(mode: str, log_path: Path, timeout: float = 30) -> Iterator[Runni
 
 @contextmanager
 def gunicorn(setup: str, log_path: Path, timeout: float = 30,
-             env: dict[str, str] | None = None) -> Iterator[Running]:
-    """One Gunicorn setup alone on a free loopback port, no nginx in front."""
+             env: dict[str, str] | None = None, app: str | None = None,
+             ready_path: str = "/readyz") -> Iterator[Running]:
+    """One Gunicorn setup alone on a free loopback port, no nginx in front. ``app``
+    replaces the WSGI app (e.g. tools.raw_wsgi:app for the benchmark's baseline)."""
     port = free_port()
     environ = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1",
                **(env or {})}
+    command = [sys.executable, "-m", "gunicorn", "-c",
+               str(ROOT / "app" / "gunicorn" / f"{setup}.py"), *([app] if app else [])]
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c",
-             str(ROOT / "app" / "gunicorn" / f"{setup}.py")],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environ)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   env=environ)
     running = Running(f"http://127.0.0.1:{port}", log_path, process)
     try:
-        _wait_ready(running, lambda: http_status(f"{running.base_url}/readyz") == 200
+        _wait_ready(running, lambda: http_status(f"{running.base_url}{ready_path}") == 200
                     and setup in running.configs(), timeout, f"gunicorn {setup}")
         yield running
     finally:
         if process.poll() is None:
             _stop(process, grace=45)
+
+
+@contextmanager
+def waitress(log_path: Path, threads: int = 4, timeout: float = 30) -> Iterator[Running]:
+    """The app under waitress, a pure-Python threaded server a user might pick instead."""
+    port = free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}",
+             f"--threads={threads}", "--call", "app:create_app"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    running = Running(f"http://127.0.0.1:{port}", log_path, process)
+    try:
+        _wait_ready(running, lambda: http_status(f"{running.base_url}/readyz") == 200,
+                    timeout, "waitress")
+        yield running
+    finally:
+        _stop(process, grace=10)
