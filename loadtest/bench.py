@@ -1,16 +1,17 @@
 """The benchmark: each setup against its theoretical bound and against what a user might run
 instead, side by side in one run on one machine. Not a test: it asserts nothing about speed.
 
-    python -m loadtest.bench                 # full: 10 s runs, 3 interleaved rounds (~15 min)
+    python -m loadtest.bench                 # full: 10 s runs, 3 interleaved rounds (~35 min)
     python -m loadtest.bench --short         # smoke: 1 s runs, 1 round (CI runs this)
 
 Starts every contender natively on free loopback ports: Gunicorn sync / gthread / gevent
-directly and through our nginx (its load port), Flask's dev server in its three modes,
-waitress, and two ceilings: nginx answering by itself, and a framework-less WSGI app under
-Gunicorn sync (Flask's own cost). Drives each with wrk (a C load generator) at fixed
-connection counts, rounds interleaved (A B C A B C ...) so machine drift hits all alike, and
-keeps the median of the rounds. Writes bench.json and bench.md (with the target ratios) into
-artifacts/bench/. All traffic goes to 127.0.0.1; every run is bounded by -d.
+directly and through our nginx (its load port; the same Gunicorn processes both ways),
+Flask's dev server in its three modes, waitress, and two ceilings: nginx answering by
+itself, and a framework-less WSGI app under Gunicorn sync (Flask's own cost). Drives each
+with wrk (a C load generator) at fixed connection counts, rounds interleaved (A B C A B C
+...) so machine drift hits all alike, and keeps the median of the rounds. Writes bench.json
+and bench.md (with the target ratios) into artifacts/bench/. All traffic goes to 127.0.0.1;
+every run is bounded by -d.
 """
 
 from __future__ import annotations
@@ -103,20 +104,27 @@ def run_wrk(url: str, connections: int, seconds: int, server_pid: int) -> dict[s
 
 
 def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
-    native = stack.enter_context(launch.native_stack(logs / "native.log"))
-    configs = native.configs()
+    # "Direct" and "via nginx" hit the very same Gunicorn processes, so the difference
+    # between them is the nginx hop alone. Every server logs to a file, none through a
+    # supervisor's pipe (which costs CPU per line).
+    direct = {setup: stack.enter_context(launch.gunicorn(setup, logs / f"{setup}.log"))
+              for setup in launch.SETUPS}
+    configs = {setup: running.configs()[setup] for setup, running in direct.items()}
     slots = {
         "sync": configs["sync"]["workers"],
         "gthread": configs["gthread"]["workers"] * configs["gthread"]["threads"],
         "gevent": configs["gevent"]["workers"] * configs["gevent"]["worker_connections"],
     }
-    nginx_pid = native.process.pid  # the launcher; its tree holds nginx and all Gunicorns
+    app_ports = {setup: int(running.base_url.rsplit(":", 1)[1])
+                 for setup, running in direct.items()}
+    proxy = stack.enter_context(launch.nginx(app_ports, logs / "nginx.log"))
     found: list[Contender] = []
     for setup in launch.SETUPS:
-        direct = stack.enter_context(launch.gunicorn(setup, logs / f"{setup}.log"))
-        found.append(Contender(setup, "setup", direct.base_url, direct.process.pid, slots[setup]))
-        found.append(Contender(f"nginx→{setup}", "setup via nginx", native.load_url + f"/{setup}",
-                               nginx_pid, slots[setup]))
+        found.append(Contender(setup, "setup", direct[setup].base_url,
+                               direct[setup].process.pid, slots[setup]))
+        # CPU of the nginx path: nginx's tree only (the Gunicorn share shows in the direct row).
+        found.append(Contender(f"nginx→{setup}", "setup via nginx",
+                               proxy.load_url + f"/{setup}", proxy.process.pid, slots[setup]))
     for mode in ("single", "threaded", "processes"):
         dev = stack.enter_context(launch.dev_server(mode, logs / f"dev-{mode}.log"))
         found.append(Contender(f"dev-{mode}", "peer", dev.base_url, dev.process.pid,
@@ -127,7 +135,7 @@ def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
                                               ready_path="/"))
     found.append(Contender("raw-wsgi-sync", "ceiling", raw.base_url, raw.process.pid,
                            only=("hello",)))
-    found.append(Contender("nginx-static", "ceiling", native.load_url, nginx_pid,
+    found.append(Contender("nginx-static", "ceiling", proxy.load_url, proxy.process.pid,
                            only=("hello",)))
     return found
 

@@ -187,3 +187,30 @@ def waitress(log_path: Path, threads: int = 4, timeout: float = 30) -> Iterator[
         yield running
     finally:
         _stop(process, grace=10)
+
+
+@contextmanager
+def nginx(app_ports: dict[str, int], log_path: Path, timeout: float = 15) -> Iterator[Running]:
+    """nginx alone (the shipped config, rendered for loopback) in front of Gunicorn setups
+    already running on ``app_ports``; its output goes to a file, not through a supervisor."""
+    import shutil
+    import tempfile
+
+    from tools.native_stack import Ports, nginx_command, render_nginx
+
+    http_port, load_port = free_port(), free_port()
+    ports = Ports(http_port, load_port, free_port(), *(app_ports[s] for s in SETUPS))
+    run_dir = Path(tempfile.mkdtemp(prefix="nginx-"))
+    conf = render_nginx(run_dir, ports)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(nginx_command(run_dir, conf), cwd=ROOT, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    running = Running(f"http://127.0.0.1:{http_port}", log_path, process,
+                      load_url=f"http://127.0.0.1:{load_port}")
+    try:
+        _wait_ready(running, lambda: http_status(f"{running.base_url}/healthz") == 200,
+                    timeout, "nginx")
+        yield running
+    finally:
+        _stop(process, grace=10)
+        shutil.rmtree(run_dir, ignore_errors=True)
