@@ -140,6 +140,15 @@ def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
     return found
 
 
+def wait_until_idle(contender: Contender) -> None:
+    """Let the previous run's queued requests drain before the next run starts: a server's
+    accept queue is first in, first out, so one request answered means the queue ahead of it
+    is gone. (A sync worker still serves the requests wrk abandoned at 200 connections.)"""
+    probe = contender.base + ("/healthz" if contender.name == "nginx-static" else
+                              "/" if contender.name == "raw-wsgi-sync" else "/readyz")
+    launch.http_status(probe, timeout=60)
+
+
 def url_for(contender: Contender, workload: str) -> str:
     if contender.name == "nginx-static":
         return contender.base + "/healthz"
@@ -162,6 +171,7 @@ def measure(args) -> dict[str, Any]:
                             continue
                         print(f"  round {round_no + 1} {workload:5} c={connections:<3} "
                               f"{contender.name}", flush=True)
+                        wait_until_idle(contender)
                         samples.setdefault((contender.name, workload, connections), []).append(
                             run_wrk(url_for(contender, workload), connections, args.seconds,
                                     contender.pid))
