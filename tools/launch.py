@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +102,27 @@ def _stop(process: subprocess.Popen, grace: float) -> None:
 
 
 @contextmanager
+def _serve(command: list[str], log_path: Path, base_url: str, ready: Callable[[Running], bool],
+           what: str, timeout: float, grace: float, env: dict[str, str] | None = None,
+           **urls: str | None) -> Iterator[Running]:
+    """Start ``command`` (output to ``log_path``), wait until ``ready``, stop it at the end.
+    The one way every launcher below runs a server."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **(env or {})})
+    running = Running(base_url, log_path, process, **urls)
+    try:
+        _wait_ready(running, lambda: ready(running), timeout, what)
+        yield running
+    finally:
+        _stop(process, grace)
+
+
+def _answers(path: str) -> Callable[[Running], bool]:
+    return lambda running: http_status(running.base_url + path) == 200
+
+
+@contextmanager
 def native_stack(log_path: Path, timeout: float = 60, env: dict[str, str] | None = None,
                  tls_cert_dir: Path | None = None) -> Iterator[Running]:
     """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py).
@@ -111,40 +134,27 @@ def native_stack(log_path: Path, timeout: float = 60, env: dict[str, str] | None
                "--app-ports", *(str(free_port()) for _ in SETUPS)]
     if tls_cert_dir is not None:
         command += ["--tls-cert-dir", str(tls_cert_dir)]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **(env or {})})
-    running = Running(f"http://127.0.0.1:{http_port}", log_path, process,
-                      load_url=f"http://127.0.0.1:{load_port}",
-                      https_url=f"https://localhost:{https_port}" if tls_cert_dir else None)
 
-    def ready() -> bool:
+    def ready(running: Running) -> bool:
         return (http_status(f"{running.base_url}/healthz") == 200
                 and all(http_status(running.load(s, "/readyz")) == 200 for s in SETUPS)
                 and set(running.configs()) == set(SETUPS))
 
-    try:
-        _wait_ready(running, ready, timeout, "the native stack")
+    # grace: Gunicorn's graceful_timeout is 30 s.
+    with _serve(command, log_path, f"http://127.0.0.1:{http_port}", ready, "the native stack",
+                timeout, grace=45, env=env, load_url=f"http://127.0.0.1:{load_port}",
+                https_url=f"https://localhost:{https_port}" if tls_cert_dir else None) as running:
         yield running
-    finally:
-        _stop(process, grace=45)  # Gunicorn's graceful_timeout is 30 s
 
 
 @contextmanager
 def dev_server(mode: str, log_path: Path, timeout: float = 30) -> Iterator[Running]:
     """Flask's development server in one of its modes (tools/devserver.py)."""
     port = free_port()
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tools.devserver", "--mode", mode, "--port", str(port)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    running = Running(f"http://127.0.0.1:{port}", log_path, process)
-    try:
-        _wait_ready(running, lambda: http_status(f"{running.base_url}/readyz") == 200,
-                    timeout, f"the dev server ({mode})")
+    command = [sys.executable, "-m", "tools.devserver", "--mode", mode, "--port", str(port)]
+    with _serve(command, log_path, f"http://127.0.0.1:{port}", _answers("/readyz"),
+                f"the dev server ({mode})", timeout, grace=10) as running:
         yield running
-    finally:
-        _stop(process, grace=10)
 
 
 @contextmanager
@@ -154,63 +164,42 @@ def gunicorn(setup: str, log_path: Path, timeout: float = 30,
     """One Gunicorn setup alone on a free loopback port, no nginx in front. ``app``
     replaces the WSGI app (e.g. tools.raw_wsgi:app for the benchmark's baseline)."""
     port = free_port()
-    environ = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1",
-               **(env or {})}
     command = [sys.executable, "-m", "gunicorn", "-c",
                str(ROOT / "app" / "gunicorn" / f"{setup}.py"), *([app] if app else [])]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env=environ)
-    running = Running(f"http://127.0.0.1:{port}", log_path, process)
-    try:
-        _wait_ready(running, lambda: http_status(f"{running.base_url}{ready_path}") == 200
-                    and setup in running.configs(), timeout, f"gunicorn {setup}")
+    answers = _answers(ready_path)
+    with _serve(command, log_path, f"http://127.0.0.1:{port}",
+                lambda running: answers(running) and setup in running.configs(),
+                f"gunicorn {setup}", timeout, grace=45,
+                env={"GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1",
+                     **(env or {})}) as running:
         yield running
-    finally:
-        if process.poll() is None:
-            _stop(process, grace=45)
 
 
 @contextmanager
 def waitress(log_path: Path, threads: int = 4, timeout: float = 30) -> Iterator[Running]:
     """The app under waitress, a pure-Python threaded server a user might pick instead."""
     port = free_port()
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}",
-             f"--threads={threads}", "--call", "app:create_app"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    running = Running(f"http://127.0.0.1:{port}", log_path, process)
-    try:
-        _wait_ready(running, lambda: http_status(f"{running.base_url}/readyz") == 200,
-                    timeout, "waitress")
+    command = [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}",
+               f"--threads={threads}", "--call", "app:create_app"]
+    with _serve(command, log_path, f"http://127.0.0.1:{port}", _answers("/readyz"),
+                "waitress", timeout, grace=10) as running:
         yield running
-    finally:
-        _stop(process, grace=10)
 
 
 @contextmanager
 def nginx(app_ports: dict[str, int], log_path: Path, timeout: float = 15) -> Iterator[Running]:
     """nginx alone (the shipped config, rendered for loopback) in front of Gunicorn setups
     already running on ``app_ports``; its output goes to a file, not through a supervisor."""
-    import shutil
-    import tempfile
-
     from tools.native_stack import Ports, nginx_command, render_nginx
 
     http_port, load_port = free_port(), free_port()
     ports = Ports(http_port, load_port, free_port(), *(app_ports[s] for s in SETUPS))
     run_dir = Path(tempfile.mkdtemp(prefix="nginx-"))
-    conf = render_nginx(run_dir, ports)
-    with log_path.open("w") as log:
-        process = subprocess.Popen(nginx_command(run_dir, conf), cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    running = Running(f"http://127.0.0.1:{http_port}", log_path, process,
-                      load_url=f"http://127.0.0.1:{load_port}")
     try:
-        _wait_ready(running, lambda: http_status(f"{running.base_url}/healthz") == 200,
-                    timeout, "nginx")
-        yield running
+        conf = render_nginx(run_dir, ports)
+        with _serve(nginx_command(run_dir, conf), log_path, f"http://127.0.0.1:{http_port}",
+                    _answers("/healthz"), "nginx", timeout, grace=10,
+                    load_url=f"http://127.0.0.1:{load_port}") as running:
+            yield running
     finally:
-        _stop(process, grace=10)
         shutil.rmtree(run_dir, ignore_errors=True)
