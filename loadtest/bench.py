@@ -73,10 +73,13 @@ def parse_wrk(output: str) -> dict[str, Any]:
 
 
 def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a server: its live process tree, plus the workers that
+    already exited and were reaped (a recycled Gunicorn worker's CPU would vanish otherwise)."""
     try:
         root = psutil.Process(pid)
-        total = 0.0
-        for process in [root, *root.children(recursive=True)]:
+        own = root.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for process in root.children(recursive=True):
             try:
                 times = process.cpu_times()
                 total += times.user + times.system
@@ -162,7 +165,8 @@ def measure(args) -> dict[str, Any]:
     logs.mkdir(parents=True, exist_ok=True)
     samples: dict[tuple[str, str, int], list[dict]] = {}
     with ExitStack() as stack:
-        found = contenders(stack, logs)
+        found = [c for c in contenders(stack, logs)
+                 if not args.contenders or c.name in args.contenders]
         for round_no in range(args.rounds):
             for workload in args.workloads:
                 for connections in args.connections:
@@ -260,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[64, 200])
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS),
                         default=list(WORKLOADS))
+    parser.add_argument("--contenders", nargs="+", metavar="NAME",
+                        help="measure only these (e.g. gevent nginx→gevent); default: all")
     args = parser.parse_args(argv)
     if args.short:
         args.seconds, args.rounds, args.connections = 1, 1, [16]

@@ -7,9 +7,10 @@ under "Custom parameters"; on the command line:
     locust -f loadtest/locustfile.py --host http://127.0.0.1:8080 --setup gevent IoBound
 
 Scenarios: Hello (per-request overhead), IoBound (waits like a database call), CpuBound
-(pure-Python work holding the GIL), Mixed (mostly I/O, some CPU, some hello) and Isolation
+(pure-Python work holding the GIL), Mixed (mostly I/O, some CPU, some hello), Isolation
 (fails a request whose flask.g lost its value; counts module-global leaks as a separate
-"LEAK" row, the expected demonstration under gthread and gevent).
+"LEAK" row, the expected demonstration under gthread and gevent) and Ceiling (nginx's own
+/healthz, no app: how many requests per second this Locust process can send at all).
 
 --setup direct sends requests without a prefix, to a server that serves the app at / (the
 dev server, or one Gunicorn setup without nginx). --evidence-file PATH writes who served
@@ -103,6 +104,16 @@ class StackUser(FastHttpUser):
 
     def cpu(self) -> None:
         self.get(f"/api/cpu?ms={self.options.cpu_ms}", "/api/cpu")
+
+
+class Ceiling(StackUser):
+    """The load generator's own limit: nginx answers /healthz itself, far faster than any
+    setup, so the rate reached here is what one Locust process can drive. A figure from
+    another scenario close to it measures Locust, not the stack (make bench records it)."""
+
+    @task
+    def healthz(self) -> None:
+        self.client.get("/healthz", name="/healthz")
 
 
 class Hello(StackUser):

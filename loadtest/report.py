@@ -33,7 +33,13 @@ from typing import Any
 from loadtest import charts
 from loadtest.document import Document
 from loadtest.evidence import simultaneous_get, summarize
-from loadtest.runner import SATURATED_CPU_SHARE, LoadRun, run_locust
+from loadtest.runner import (
+    NEAR_CEILING,
+    SATURATED_CPU_SHARE,
+    LoadRun,
+    locust_ceiling,
+    run_locust,
+)
 from tools import launch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,15 +209,24 @@ def isolation_sentences(runs: list[LoadRun]) -> list[str]:
     return out
 
 
-def locust_sentence(runs: list[LoadRun]) -> str:
-    saturated = [r for r in runs if r.locust_saturated]
+def locust_sentence(runs: list[LoadRun], ceiling: dict[str, Any] | None) -> str:
+    """Whether any figure may be the load generator's limit rather than the server's: a
+    Locust process near a full core, or a rate within 20 % of what one Locust process can
+    drive at all here (its ceiling, measured against nginx's own /healthz)."""
+    saturated = [r for r in runs if r.locust_saturated or r.near_locust_ceiling]
     peak = max(r.locust_cpu_share for r in runs)
+    busiest = max(runs, key=lambda r: r.rps)
+    measured = (f"One Locust process drove {ceiling['rps']:g} req/s against nginx's own "
+                f"/healthz (its ceiling here); the busiest run, {busiest.target}/"
+                f"{busiest.scenario}/{busiest.users}u, reached {busiest.rps:g} req/s = "
+                f"{busiest.rps / ceiling['rps']:.0%} of it. " if ceiling else "")
     if saturated:
         names = ", ".join(f"{r.target}/{r.scenario}/{r.users}u" for r in saturated)
-        return (f"Locust was saturated (>= {SATURATED_CPU_SHARE:.0%} of a core) in: {names}. "
-                f"Those figures are limited by the load generator, not the server.")
-    return (f"Locust used at most {peak:.0%} of one core in any run: no figure here was "
-            f"limited by the load generator.")
+        return (f"{measured}Locust may have been the limit (>= {SATURATED_CPU_SHARE:.0%} of a "
+                f"core, or >= {NEAR_CEILING:.0%} of its ceiling) in: {names}. Those figures "
+                f"are limited by the load generator, not the server.")
+    return (f"{measured}Locust used at most {peak:.0%} of one core in any run: no figure "
+            f"here was limited by the load generator.")
 
 
 # --- The report ------------------------------------------------------------------------------
@@ -232,7 +247,8 @@ RUN_HEADERS = ["setup", "users", "req/s", "p50 ms", "p95 ms", "p99 ms", "failure
 
 
 def build_document(meta: dict, targets: list[Target], timelines: dict[str, list[dict]],
-                   runs: list[LoadRun], args) -> tuple[Document, list[str]]:
+                   runs: list[LoadRun], args,
+                   ceiling: dict[str, Any] | None = None) -> tuple[Document, list[str]]:
     doc = Document()
     by_name = {t.name: t for t in targets}
     doc.heading(1, "Load-test report: one Flask app, served six ways")
@@ -252,7 +268,7 @@ def build_document(meta: dict, targets: list[Target], timelines: dict[str, list[
     if grouped["isolation"]:
         sentences += isolation_sentences(grouped["isolation"])
     if runs:
-        sentences.append(locust_sentence(runs))
+        sentences.append(locust_sentence(runs, ceiling))
     doc.heading(2, "What this shows")
     doc.bullets(sentences)
 
@@ -322,6 +338,11 @@ def measure(args, out: Path) -> dict[str, Any]:
 
         timelines = {t.name: who_served(t, args.timeline_count, args.timeline_ms)
                      for t in targets}
+        # What one Locust process can drive here, so no figure below is mistaken for the
+        # server's when it is the load generator's.
+        print("  Locust's own ceiling (nginx /healthz)", flush=True)
+        ceiling = locust_ceiling(host=stack.load_url, seconds=max(2, args.seconds),
+                                 out_dir=out / "locust")
         runs: list[LoadRun] = []
         for key in args.scenarios:
             scenario = SCENARIOS[key]
@@ -334,7 +355,10 @@ def measure(args, out: Path) -> dict[str, Any]:
                         user_class=scenario.user_class, scenario=key, users=users,
                         seconds=args.seconds, out_dir=out / "locust", io_ms=args.io_ms,
                         cpu_ms=args.cpu_ms, keep_html=not args.no_locust_html))
-    return {"configs": configs, "targets": targets, "timelines": timelines, "runs": runs}
+    for run in runs:
+        run.locust_ceiling_rps = ceiling["rps"]
+    return {"configs": configs, "targets": targets, "timelines": timelines, "runs": runs,
+            "locust_ceiling": ceiling}
 
 
 def write_report(out: Path, meta: dict, measured: dict, args) -> Path:
@@ -353,14 +377,15 @@ def write_report(out: Path, meta: dict, measured: dict, args) -> Path:
             charts.metric_vs_users(rows, "p95_ms", "p95 latency (ms)", title,
                                    chart_dir / f"{key}-p95.png")
 
-    doc, sentences = build_document(meta, targets, timelines, runs, args)
+    doc, sentences = build_document(meta, targets, timelines, runs, args,
+                                    measured.get("locust_ceiling"))
     (out / "report.md").write_text(doc.markdown())
     (out / "report.html").write_text(doc.html("Load-test report"))
     (out / "report.json").write_text(json.dumps({
         "meta": meta, "configs": measured["configs"],
         "targets": [t.__dict__ for t in targets],
         "timelines": timelines, "runs": [r.as_dict() for r in runs],
-        "what_this_shows": sentences,
+        "locust_ceiling": measured.get("locust_ceiling"), "what_this_shows": sentences,
     }, indent=1))
     return out / "report.md"
 

@@ -25,6 +25,9 @@ SCENARIO_REQUESTS = {"Hello": "/api/whoami", "IoBound": "/api/io", "CpuBound": "
                      "Mixed": "*", "Isolation": "/api/isolation"}
 # One Locust process runs on one core: above this share of it, the client may be the limit.
 SATURATED_CPU_SHARE = 0.9
+# A run whose rate is within 20 % of Locust's own ceiling (locust_ceiling) may be measuring
+# the load generator rather than the server.
+NEAR_CEILING = 0.8
 
 
 @dataclass
@@ -44,13 +47,21 @@ class LoadRun:
     locust_cpu_share: float
     served_by: dict[str, Any] = field(default_factory=dict)
     leaks: dict[str, int] = field(default_factory=dict)
+    # What one Locust process can drive on this machine (locust_ceiling), when measured.
+    locust_ceiling_rps: float | None = None
 
     @property
     def locust_saturated(self) -> bool:
         return self.locust_cpu_share >= SATURATED_CPU_SHARE
 
+    @property
+    def near_locust_ceiling(self) -> bool:
+        return bool(self.locust_ceiling_rps) and \
+            self.rps >= NEAR_CEILING * (self.locust_ceiling_rps or 0)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"locust_saturated": self.locust_saturated}
+        return asdict(self) | {"locust_saturated": self.locust_saturated,
+                               "near_locust_ceiling": self.near_locust_ceiling}
 
 
 def percentile(response_times: dict[str, int], fraction: float) -> float:
@@ -100,6 +111,20 @@ def _read_evidence(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     return (summarize(bodies) if bodies else {}), leaks
 
 
+def _run_child(command: list[str], seconds: int, what: str) -> float:
+    """Run one Locust process to completion; the share of a core it used over its wall time
+    (from the OS's account of the finished child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RuntimeError(f"locust failed for {what}:\n{result.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return round(cpu / wall, 2)
+
+
 def run_locust(*, target: str, host: str, setup: str, user_class: str, scenario: str,
                users: int, seconds: int, out_dir: Path, io_ms: int, cpu_ms: int,
                keep_html: bool = True) -> LoadRun:
@@ -122,14 +147,7 @@ def run_locust(*, target: str, host: str, setup: str, user_class: str, scenario:
         command += ["--html", str(out_dir / f"{stem}.html")]
     command.append(user_class)
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        raise RuntimeError(f"locust failed for {stem}:\n{result.stderr[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu_share = _run_child(command, seconds, stem)
 
     stats = final_stats(out_dir / f"{stem}.json", SCENARIO_REQUESTS[user_class])
     served_by, leaks = _read_evidence(evidence)
@@ -142,5 +160,50 @@ def run_locust(*, target: str, host: str, setup: str, user_class: str, scenario:
         target=target, scenario=scenario, users=users, seconds=seconds,
         requests=stats["requests"], failures=stats["failures"], rps=round(rps, 1),
         p50_ms=stats["p50"], p95_ms=stats["p95"], p99_ms=stats["p99"],
-        locust_cpu_share=round(cpu / wall, 2), served_by=served_by, leaks=leaks,
+        locust_cpu_share=cpu_share, served_by=served_by, leaks=leaks,
     )
+
+
+def steady_rps(entry: dict[str, Any]) -> float:
+    """Requests per second in the full seconds of a run, from Locust's per-second counts:
+    the median, leaving out the first and last (partial) second. Falls back to the total
+    over the whole window for runs too short to have a full second."""
+    per_second = [count for _, count in sorted((int(t), c) for t, c in
+                                               entry.get("num_reqs_per_sec", {}).items())]
+    full = per_second[1:-1]
+    if full:
+        return float(sorted(full)[len(full) // 2])
+    window = max(entry["last_request_timestamp"] - entry["start_time"], 1e-3)
+    return entry["num_requests"] / window
+
+
+def locust_rate(*, host: str, user_class: str, request_name: str, users: int, seconds: int,
+                out_dir: Path, setup: str = "gthread") -> dict[str, Any]:
+    """Requests per second one Locust process sends in ``user_class`` at ``users`` users (no
+    think time), and the share of a core it used."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"rate-{user_class}-{setup}-{users}u"
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        "--host", host, "--setup", setup, "--users", str(users),
+        "--spawn-rate", str(users * 100), "--run-time", f"{seconds}s",
+        "--json-file", str(stem), "--loglevel", "WARNING", "--exit-code-on-error", "0",
+        user_class,
+    ]
+    cpu_share = _run_child(command, seconds, stem.name)
+    entries = [e for e in json.loads(Path(f"{stem}.json").read_text())
+               if e["name"] == request_name]
+    if not entries or not entries[0]["num_requests"]:
+        raise RuntimeError(f"{stem.name} sent no {request_name} request to {host}")
+    entry = entries[0]
+    return {"rps": round(steady_rps(entry), 1), "requests": entry["num_requests"],
+            "failures": entry["num_failures"], "users": users, "seconds": seconds,
+            "locust_cpu_share": cpu_share}
+
+
+def locust_ceiling(*, host: str, seconds: int, out_dir: Path, users: int = 64) -> dict[str, Any]:
+    """How many requests per second one Locust process can send on this machine: the
+    Ceiling scenario (nginx answering /healthz itself, no app). Every other Locust figure
+    should stay well below this, or it measures Locust."""
+    return locust_rate(host=host, user_class="Ceiling", request_name="/healthz", users=users,
+                       seconds=seconds, out_dir=out_dir)

@@ -96,3 +96,15 @@ def test_the_report_states_the_load_generators_own_cpu_use(built):
     for run in data["runs"]:
         assert 0 < run["locust_cpu_share"] < 2
         assert run["locust_saturated"] == (run["locust_cpu_share"] >= 0.9)
+
+
+def test_the_report_measures_locusts_own_ceiling_and_flags_runs_near_it(built):
+    _, data = built
+    ceiling = data["locust_ceiling"]
+    assert ceiling["requests"] > 0 and ceiling["failures"] == 0
+    # nginx answering /healthz itself is far faster than any setup's app, so the ceiling
+    # is above every run's rate; a run within 20 % of it would be flagged.
+    for run in data["runs"]:
+        assert run["locust_ceiling_rps"] == ceiling["rps"]
+        assert run["near_locust_ceiling"] == (run["rps"] >= 0.8 * ceiling["rps"])
+    assert any(f"drove {ceiling['rps']:g} req/s" in s for s in data["what_this_shows"])

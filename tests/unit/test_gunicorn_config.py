@@ -97,8 +97,8 @@ def nginx_seconds(directive: str, file: str) -> set[int]:
 
 
 def test_gunicorn_outlives_nginx_upstream_keepalive_so_nginx_never_reuses_a_closing_connection():
-    nginx_idle = nginx_seconds("keepalive_timeout", "upstreams.conf")
-    assert nginx_idle, "upstreams.conf sets keepalive_timeout"
+    nginx_idle = nginx_seconds("keepalive_timeout", "snippets/upstream-keepalive.conf")
+    assert nginx_idle, "the upstream keep-alive snippet sets keepalive_timeout"
     for setup in SETUPS:
         assert int(resolved(setup)["keepalive"]) > max(nginx_idle)
 
