@@ -17,7 +17,10 @@ worker_class = "gthread"
 # One process per CPU uses every core for Python; the threads supply the I/O concurrency.
 workers = env_int("WEB_CONCURRENCY", CPUS)  # noqa: F821 (from base.py)
 # Requests in flight per process. More threads overlap more I/O waits but contend for the
-# GIL and memory; 8 per process is a common, measured-safe middle.
-threads = env_int("GUNICORN_THREADS", 8)  # noqa: F821
+# GIL. Measured (make bench, 2 CPUs, 200 connections): 8 threads capped /api/io?ms=50 at
+# 300 req/s, below Flask's own threaded dev server (~900); 32 serve ~1,190 (93 % of their
+# 1,280 bound) for ~10 % less hello throughput; 64 lost a third of hello throughput to GIL
+# contention. A database pool per process needs as many connections as this.
+threads = env_int("GUNICORN_THREADS", 32)  # noqa: F821
 # Open connections per process, idle keep-alive ones included (nginx's pool among them).
 worker_connections = 1000
