@@ -27,17 +27,28 @@ workers = env_int("WEB_CONCURRENCY", CPUS)  # noqa: F821 (from base.py)
 worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 1000)  # noqa: F821
 
 
+def pre_request(worker, req):
+    """Note the event loop's iteration count when the request starts (see post_request)."""
+    from gevent import get_hub
+
+    req.loop_iteration = get_hub().loop.iteration
+
+
 def post_request(worker, req, environ, resp):
-    """Let every other greenlet run before this connection reads its next request.
+    """Let every other greenlet run before this connection reads its next request, if this
+    request never let them run itself.
 
     gevent switches greenlets only when a call would block. On a keep-alive connection whose
     client answers fast (nginx's pool, a load generator), the next request is often already
-    in the socket buffer, so the greenlet serves it without ever yielding and the process's
-    other connections wait: measured with wrk, 200 connections on hello gave p50 0.5 ms but
-    p99 2.5 s. gevent.idle() waits until the event loop has nothing else pending, which turns
-    the process into a fair round-robin: p50 ~47 ms (= 200 connections x service time), p99
-    ~80 ms, throughput within noise. Imported here, in the worker, after it monkey-patched.
+    in the socket buffer, so a request that never waits (hello) is followed by the next one
+    without a switch, and the process's other connections wait: measured with wrk, 200
+    connections on hello gave p50 0.5 ms but p99 2.5 s. gevent.idle() waits until the event
+    loop has nothing else pending: a fair round-robin, p50 ~50 ms (= 200 connections x
+    service time), p99 ~90 ms. A request that waited (I/O) already yielded, and the loop has
+    turned since it started; making it wait again would only delay its connection. Imported
+    here, in the worker, after it monkey-patched.
     """
-    import gevent
+    from gevent import get_hub, idle
 
-    gevent.idle()
+    if get_hub().loop.iteration == getattr(req, "loop_iteration", None):
+        idle()
