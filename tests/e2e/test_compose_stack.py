@@ -148,6 +148,28 @@ def test_200_simultaneous_io_bound_requests_all_succeed_in_containers(compose_st
     assert json.loads(out) == {"200": 200}
 
 
+def test_the_readmes_simultaneous_command_shows_each_setups_concurrency(compose_stack):
+    """The command README.md's "What it shows" runs, with fewer and shorter requests: more
+    than gthread's slots, so each setup's cap shows in its row."""
+    config = boot_configs(compose_stack.compose("logs", "--no-color", *APP_SERVICES))
+    threads = config["gthread"]["threads"]
+    gthread_slots = config["gthread"]["workers"] * threads
+    count = gthread_slots + 36
+    out = compose_stack.compose("exec", "-T", "-w", "/srv", "locust-master", "python", "-m",
+                                "loadtest.simultaneous", "--base-url", "http://nginx:8081",
+                                "-n", str(count), "--path", "/api/io?ms=200")
+    rows = {cells[0]: cells for cells in (
+        [c.strip() for c in line.strip("|").split("|")] for line in out.splitlines()
+        if line.startswith("| ") and not line.startswith("| setup"))}
+    # columns: setup, requests, max_in_flight, processes, threads, greenlets, wall_seconds
+    assert int(rows["sync"][2]) == config["sync"]["workers"]
+    # Full thread pools in more than one process (how nginx's connections fall between
+    # the two gthread workers varies, so not always exactly every slot).
+    assert gthread_slots - threads < int(rows["gthread"][2]) <= gthread_slots
+    assert int(rows["gevent"][2]) == count and int(rows["gevent"][5]) == count
+    assert all(int(row[1]) == count for row in rows.values())
+
+
 def test_the_public_port_sheds_a_burst_over_its_rate_limit_with_429_json(compose_stack):
     responses = simultaneous_get([compose_stack.url("gevent", "/api/whoami")] * 150)
     statuses = [r.status_code for r in responses]

@@ -30,6 +30,10 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         assert run["requests"] > 0 and run["failures"] == 0, run
     text = (tmp_path / "bench.md").read_text()
     assert "## Targets" in text and "## Locust" in text
+    # --render judges the saved figures again and writes the same verdicts.
+    assert bench.main(["--render", str(tmp_path / "bench.json")]) == 0
+    again = json.loads((tmp_path / "bench.json").read_text())
+    assert again["checks"] == data["checks"] and again["rows"] == data["rows"]
 
 
 def row(contender, workload, rps, p50=10.0, p99=20.0, cpu=1.0, kind="setup", slots=None,
