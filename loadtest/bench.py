@@ -38,6 +38,7 @@ from tools import launch
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = {"hello": "/api/whoami", "io": "/api/io?ms=50", "cpu": "/api/cpu?ms=5"}
 IO_MS, CPU_MS = 50, 5
+NGINX_STATIC = "nginx-static"  # the ceiling contender: nginx answering /healthz itself
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,15 @@ class Contender:
     base: str  # URL prefix the workload paths are appended to
     pid: int  # the process whose tree is the server (CPU accounting)
     slots: int | None = None  # requests it serves at once (None: unbounded / n.a.)
-    only: tuple[str, ...] = ()  # workloads it takes part in (empty: all)
+    # A ceiling answers one fixed path, on the hello workload only; the others serve the app.
+    fixed_path: str | None = None
+    probe: str = "/readyz"  # answered once the server is idle (wait_until_idle)
+
+    def takes_part_in(self, workload: str) -> bool:
+        return self.fixed_path is None or workload == "hello"
+
+    def url(self, workload: str) -> str:
+        return self.base + (self.fixed_path or WORKLOADS[workload])
 
 
 def parse_wrk(output: str) -> dict[str, Any]:
@@ -113,12 +122,8 @@ def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
     # supervisor's pipe (which costs CPU per line).
     direct = {setup: stack.enter_context(launch.gunicorn(setup, logs / f"{setup}.log"))
               for setup in launch.SETUPS}
-    configs = {setup: running.configs()[setup] for setup, running in direct.items()}
-    slots = {
-        "sync": configs["sync"]["workers"],
-        "gthread": configs["gthread"]["workers"] * configs["gthread"]["threads"],
-        "gevent": configs["gevent"]["workers"] * configs["gevent"]["worker_connections"],
-    }
+    slots = {setup: launch.gunicorn_slots(running.configs()[setup])
+             for setup, running in direct.items()}
     app_ports = {setup: int(running.base_url.rsplit(":", 1)[1])
                  for setup, running in direct.items()}
     proxy = stack.enter_context(launch.nginx(app_ports, logs / "nginx.log"))
@@ -129,18 +134,19 @@ def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
         # CPU of the nginx path: nginx's tree only (the Gunicorn share shows in the direct row).
         found.append(Contender(f"nginx→{setup}", "setup via nginx",
                                proxy.load_url + f"/{setup}", proxy.process.pid, slots[setup]))
-    for mode in ("single", "threaded", "processes"):
+    for mode, mode_slots in launch.DEV_SLOTS.items():
         dev = stack.enter_context(launch.dev_server(mode, logs / f"dev-{mode}.log"))
         found.append(Contender(f"dev-{mode}", "peer", dev.base_url, dev.process.pid,
-                               {"single": 1, "threaded": None, "processes": 4}[mode]))
+                               mode_slots))
     waitress = stack.enter_context(launch.waitress(logs / "waitress.log"))
-    found.append(Contender("waitress", "peer", waitress.base_url, waitress.process.pid, 4))
+    found.append(Contender("waitress", "peer", waitress.base_url, waitress.process.pid,
+                           launch.WAITRESS_THREADS))
     raw = stack.enter_context(launch.gunicorn("sync", logs / "raw.log", app="tools.raw_wsgi:app",
                                               ready_path="/"))
     found.append(Contender("raw-wsgi-sync", "ceiling", raw.base_url, raw.process.pid,
-                           only=("hello",)))
-    found.append(Contender("nginx-static", "ceiling", proxy.load_url, proxy.process.pid,
-                           only=("hello",)))
+                           fixed_path="/", probe="/"))
+    found.append(Contender(NGINX_STATIC, "ceiling", proxy.load_url, proxy.process.pid,
+                           fixed_path="/healthz", probe="/healthz"))
     return found
 
 
@@ -148,17 +154,7 @@ def wait_until_idle(contender: Contender) -> None:
     """Let the previous run's queued requests drain before the next run starts: a server's
     accept queue is first in, first out, so one request answered means the queue ahead of it
     is gone. (A sync worker still serves the requests wrk abandoned at 200 connections.)"""
-    probe = contender.base + ("/healthz" if contender.name == "nginx-static" else
-                              "/" if contender.name == "raw-wsgi-sync" else "/readyz")
-    launch.http_status(probe, timeout=60)
-
-
-def url_for(contender: Contender, workload: str) -> str:
-    if contender.name == "nginx-static":
-        return contender.base + "/healthz"
-    if contender.name == "raw-wsgi-sync":
-        return contender.base + "/"
-    return contender.base + WORKLOADS[workload]
+    launch.http_status(contender.base + contender.probe, timeout=60)
 
 
 def measure(args) -> dict[str, Any]:
@@ -169,19 +165,19 @@ def measure(args) -> dict[str, Any]:
     users = max(args.connections)
     with ExitStack() as stack:
         every = contenders(stack, logs)
-        nginx_load_url = next(c.base for c in every if c.name == "nginx-static")
+        nginx_load_url = next(c.base for c in every if c.name == NGINX_STATIC)
         found = [c for c in every if not args.contenders or c.name in args.contenders]
         for round_no in range(args.rounds):
             for workload in args.workloads:
                 for connections in args.connections:
                     for contender in found:  # interleaved: every contender, then the next round
-                        if contender.only and workload not in contender.only:
+                        if not contender.takes_part_in(workload):
                             continue
                         print(f"  round {round_no + 1} {workload:5} c={connections:<3} "
                               f"{contender.name}", flush=True)
                         wait_until_idle(contender)
                         samples.setdefault((contender.name, workload, connections), []).append(
-                            run_wrk(url_for(contender, workload), connections, args.seconds,
+                            run_wrk(contender.url(workload), connections, args.seconds,
                                     contender.pid))
             if args.locust:
                 # One Locust process (FastHttpUser, as in the project's load tests): what it
@@ -197,13 +193,12 @@ def measure(args) -> dict[str, Any]:
     rows = []
     by_name = {c.name: c for c in found}
     for (name, workload, connections), runs in samples.items():
-        rps = [r["rps"] for r in runs]
-        median = statistics.median(rps)
-        middle = min(runs, key=lambda r: abs(r["rps"] - median))
+        middle = middle_run(runs)
         rows.append({
             "contender": name, "kind": by_name[name].kind, "workload": workload,
-            "connections": connections, "rounds": len(runs), "rps": round(median, 1),
-            "rps_min": min(rps), "rps_max": max(rps),
+            "connections": connections, "rounds": middle["rounds"],
+            "rps": round(statistics.median(r["rps"] for r in runs), 1),
+            "rps_min": middle["rps_min"], "rps_max": middle["rps_max"],
             "p50_ms": middle["p50_ms"], "p99_ms": middle["p99_ms"],
             "errors": sum(r["errors"] for r in runs), "server_cpu": middle["server_cpu"],
             "client_cpu": middle["client_cpu"], "slots": by_name[name].slots,
@@ -334,7 +329,7 @@ def checks(rows: list[dict], locust: dict[str, dict], cpus: int) -> list[Check]:
 
     # 4. Locust is never the bottleneck: its ceiling, and the load tests' rates below 80 %.
     ceiling, hello_run = locust.get("ceiling"), locust.get("hello_gthread")
-    static = get("nginx-static", "hello", top)
+    static = get(NGINX_STATIC, "hello", top)
     if ceiling and hello_run:
         wrk_gthread = get("nginx→gthread", "hello", top)
         versus = (f"; on nginx→gthread hello Locust drove {hello_run['rps']:g} where wrk drove "

@@ -44,7 +44,6 @@ from tools import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_MODES = ("single", "threaded", "processes")
-DEV_PROCESSES = 4  # tools/devserver.py's default --processes
 
 
 @dataclass(frozen=True)
@@ -90,25 +89,24 @@ def gunicorn_targets(base_url: str, configs: dict[str, dict]) -> list[Target]:
     sync, gthread, gevent = (configs[s] for s in launch.SETUPS)
     return [
         Target("sync", base_url, "sync", f"Gunicorn sync, {sync['workers']} workers",
-               sync["workers"]),
+               launch.gunicorn_slots(sync)),
         Target("gthread", base_url, "gthread",
                f"Gunicorn gthread, {gthread['workers']} workers x {gthread['threads']} threads",
-               gthread["workers"] * gthread["threads"]),
+               launch.gunicorn_slots(gthread)),
         Target("gevent", base_url, "gevent",
                f"Gunicorn gevent, {gevent['workers']} workers x "
-               f"{gevent['worker_connections']} connections",
-               gevent["workers"] * gevent["worker_connections"]),
+               f"{gevent['worker_connections']} connections", launch.gunicorn_slots(gevent)),
     ]
 
 
 def dev_targets(urls: dict[str, str]) -> list[Target]:
-    return [
-        Target("dev-single", urls["single"], "direct", "Werkzeug dev server, threaded=False", 1),
-        Target("dev-threaded", urls["threaded"], "direct",
-               "Werkzeug dev server, app.run() default (threaded)", None),
-        Target("dev-processes", urls["processes"], "direct",
-               f"Werkzeug dev server, processes={DEV_PROCESSES}, threaded=False", DEV_PROCESSES),
-    ]
+    descriptions = {
+        "single": "Werkzeug dev server, threaded=False",
+        "threaded": "Werkzeug dev server, app.run() default (threaded)",
+        "processes": f"Werkzeug dev server, processes={launch.DEV_PROCESSES}, threaded=False",
+    }
+    return [Target(f"dev-{mode}", urls[mode], "direct", description, launch.DEV_SLOTS[mode])
+            for mode, description in descriptions.items()]
 
 
 def target_url(target: Target, path: str) -> str:

@@ -111,16 +111,26 @@ def _read_evidence(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     return (summarize(bodies) if bodies else {}), leaks
 
 
-def _run_child(command: list[str], seconds: int, what: str) -> float:
-    """Run one Locust process to completion; the share of a core it used over its wall time
-    (from the OS's account of the finished child)."""
+def _run_locust(*, host: str, setup: str, users: int, seconds: int, json_stem: Path,
+                user_class: str, extra: list[str] | None = None) -> float:
+    """Run one headless Locust process to completion, its JSON stats at ``json_stem``.json;
+    the share of a core it used over its wall time (from the OS's account of the finished
+    child)."""
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        "--host", host, "--setup", setup, "--users", str(users),
+        # All users at once (within ~10 ms), stopped at once when the time is up.
+        "--spawn-rate", str(users * 100), "--run-time", f"{seconds}s",
+        "--json-file", str(json_stem), "--loglevel", "WARNING", "--exit-code-on-error", "0",
+        *(extra or []), user_class,
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
-        raise RuntimeError(f"locust failed for {what}:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"locust failed for {json_stem.name}:\n{result.stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return round(cpu / wall, 2)
 
@@ -133,21 +143,12 @@ def run_locust(*, target: str, host: str, setup: str, user_class: str, scenario:
     stem = f"{target}-{scenario}-{users}u"
     evidence = out_dir / f"{stem}.evidence.jsonl"
     evidence.unlink(missing_ok=True)
-    command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-        "--host", host, "--setup", setup, "--users", str(users),
-        # All users at once (within ~10 ms), stopped at once when the time is up.
-        "--spawn-rate", str(users * 100), "--run-time", f"{seconds}s",
-        "--io-ms", str(io_ms), "--cpu-ms", str(cpu_ms),
-        "--csv", str(out_dir / stem), "--json-file", str(out_dir / stem),
-        "--evidence-file", str(evidence),
-        "--loglevel", "WARNING", "--exit-code-on-error", "0",
-    ]
+    extra = ["--io-ms", str(io_ms), "--cpu-ms", str(cpu_ms), "--csv", str(out_dir / stem),
+             "--evidence-file", str(evidence)]
     if keep_html:
-        command += ["--html", str(out_dir / f"{stem}.html")]
-    command.append(user_class)
-
-    cpu_share = _run_child(command, seconds, stem)
+        extra += ["--html", str(out_dir / f"{stem}.html")]
+    cpu_share = _run_locust(host=host, setup=setup, users=users, seconds=seconds,
+                            json_stem=out_dir / stem, user_class=user_class, extra=extra)
 
     stats = final_stats(out_dir / f"{stem}.json", SCENARIO_REQUESTS[user_class])
     served_by, leaks = _read_evidence(evidence)
@@ -183,14 +184,8 @@ def locust_rate(*, host: str, user_class: str, request_name: str, users: int, se
     think time), and the share of a core it used."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"rate-{user_class}-{setup}-{users}u"
-    command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-        "--host", host, "--setup", setup, "--users", str(users),
-        "--spawn-rate", str(users * 100), "--run-time", f"{seconds}s",
-        "--json-file", str(stem), "--loglevel", "WARNING", "--exit-code-on-error", "0",
-        user_class,
-    ]
-    cpu_share = _run_child(command, seconds, stem.name)
+    cpu_share = _run_locust(host=host, setup=setup, users=users, seconds=seconds,
+                            json_stem=stem, user_class=user_class)
     entries = [e for e in json.loads(Path(f"{stem}.json").read_text())
                if e["name"] == request_name]
     if not entries or not entries[0]["num_requests"]:

@@ -54,6 +54,22 @@ def boot_configs(log_text: str) -> dict[str, dict[str, Any]]:
     return configs
 
 
+def gunicorn_slots(config: dict[str, Any]) -> int:
+    """Requests a Gunicorn setup serves at once, from the config it printed at boot: workers
+    for sync, workers x threads for gthread, workers x worker_connections for gevent."""
+    per_worker = {"sync": 1, "gthread": config["threads"],
+                  "gevent": config["worker_connections"]}[config["worker_class"]]
+    return config["workers"] * per_worker
+
+
+# The dev server's children at a time in its 'processes' mode, and how many requests each
+# mode serves at once (None: a new thread per request, no limit).
+DEV_PROCESSES = 4
+DEV_SLOTS: dict[str, int | None] = {"single": 1, "threaded": None, "processes": DEV_PROCESSES}
+# waitress's worker threads: the requests it serves at once.
+WAITRESS_THREADS = 4
+
+
 @dataclass
 class Running:
     """A launched server: where it answers and where its output goes."""
@@ -151,7 +167,8 @@ def native_stack(log_path: Path, timeout: float = 60, env: dict[str, str] | None
 def dev_server(mode: str, log_path: Path, timeout: float = 30) -> Iterator[Running]:
     """Flask's development server in one of its modes (tools/devserver.py)."""
     port = free_port()
-    command = [sys.executable, "-m", "tools.devserver", "--mode", mode, "--port", str(port)]
+    command = [sys.executable, "-m", "tools.devserver", "--mode", mode, "--port", str(port),
+               "--processes", str(DEV_PROCESSES)]
     with _serve(command, log_path, f"http://127.0.0.1:{port}", _answers("/readyz"),
                 f"the dev server ({mode})", timeout, grace=10) as running:
         yield running
@@ -176,7 +193,8 @@ def gunicorn(setup: str, log_path: Path, timeout: float = 30,
 
 
 @contextmanager
-def waitress(log_path: Path, threads: int = 4, timeout: float = 30) -> Iterator[Running]:
+def waitress(log_path: Path, threads: int = WAITRESS_THREADS,
+             timeout: float = 30) -> Iterator[Running]:
     """The app under waitress, a pure-Python threaded server a user might pick instead."""
     port = free_port()
     command = [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}",

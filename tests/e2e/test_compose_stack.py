@@ -10,7 +10,7 @@ import requests
 from helpers import wait_until
 
 from loadtest.evidence import simultaneous_get
-from tools.launch import SETUPS, boot_configs
+from tools.launch import SETUPS, boot_configs, gunicorn_slots
 
 APP_SERVICES = [f"app-{setup}" for setup in SETUPS]
 
@@ -153,7 +153,7 @@ def test_the_readmes_simultaneous_command_shows_each_setups_concurrency(compose_
     than gthread's slots, so each setup's cap shows in its row."""
     config = boot_configs(compose_stack.compose("logs", "--no-color", *APP_SERVICES))
     threads = config["gthread"]["threads"]
-    gthread_slots = config["gthread"]["workers"] * threads
+    gthread_slots = gunicorn_slots(config["gthread"])
     count = gthread_slots + 36
     out = compose_stack.compose("exec", "-T", "-w", "/srv", "locust-master", "python", "-m",
                                 "loadtest.simultaneous", "--base-url", "http://nginx:8081",
