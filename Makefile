@@ -5,7 +5,14 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 TLS    := -f docker-compose.yml -f docker-compose.tls.yml
 
-.PHONY: help up up-tls dev down logs test lint report bench native certs venv
+# The test runner image (tests/Dockerfile): every tool the tiers need, on the same base image
+# as the app. PYTHON_IMAGE as in docker-compose.yml; pass pytest arguments with ARGS=.
+PYTHON_IMAGE  ?= python:3.13-slim
+TEST_IMAGE    := flask-three-ways/test-runner:local
+DOCKER_SOCKET ?= /var/run/docker.sock
+ARGS          ?=
+
+.PHONY: help up up-tls dev down logs test test-native lint report bench native certs venv
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,8 +33,24 @@ down:  ## stop and remove every container and network of the stack
 logs:  ## follow every service's log
 	docker compose logs --follow
 
-test: $(VENV)/installed  ## the whole suite: unit, integration, browser, e2e
-	$(PYTHON) -m pytest
+# Why each flag: the host's network, so the servers the tiers start on 127.0.0.1 and the
+# stack's published ports are the host's; the host's Docker socket, so the e2e tier drives the
+# host's engine; the checkout at its own path (and temp folders inside it), so the folders
+# compose bind-mounts exist for the engine too; your uid, so what the tests write is yours;
+# --init reaps the servers' orphans; a larger /dev/shm for Chromium.
+test:  ## the whole suite (every tier) in a container: needs only Docker and make
+	docker build --quiet --file tests/Dockerfile --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
+	  --tag $(TEST_IMAGE) .
+	@mkdir -p artifacts/tmp
+	docker run --rm --init --network host --shm-size 1g \
+	  --user "$$(id -u):$$(id -g)" --group-add "$$(stat -c %g $(DOCKER_SOCKET))" \
+	  --volume $(DOCKER_SOCKET):/var/run/docker.sock \
+	  --volume "$(CURDIR):$(CURDIR)" --workdir "$(CURDIR)" --env TMPDIR="$(CURDIR)/artifacts/tmp" \
+	  --env CI --env PYTHON_IMAGE --env NGINX_IMAGE --env PROMETHEUS_IMAGE \
+	  $(TEST_IMAGE) python -m pytest $(ARGS)
+
+test-native: $(VENV)/installed  ## the same suite with the host's own tools (docs/testing.md)
+	$(PYTHON) -m pytest $(ARGS)
 
 lint: $(VENV)/installed  ## ruff, mypy (app), shellcheck
 	$(PYTHON) -m ruff check .
@@ -35,10 +58,10 @@ lint: $(VENV)/installed  ## ruff, mypy (app), shellcheck
 	shellcheck .ci/run .ci/standin-images.sh tools/make-dev-cert.sh
 
 report: $(VENV)/installed  ## the load-test report (~8 min) into artifacts/report/
-	$(PYTHON) -m loadtest.report
+	$(PYTHON) -m harness.report
 
 bench: $(VENV)/installed  ## the benchmark (~35 min; --short for a smoke run) into artifacts/bench/
-	$(PYTHON) -m loadtest.bench
+	$(PYTHON) -m harness.bench
 
 native: $(VENV)/installed  ## nginx + the three Gunicorn setups without Docker
 	$(PYTHON) -m tools.native_stack
@@ -50,7 +73,7 @@ venv: $(VENV)/installed
 
 # The test environment: a virtualenv with every pinned dependency, rebuilt when a
 # requirements file changes.
-$(VENV)/installed: requirements-dev.txt app/requirements.txt loadtest/requirements*.txt
+$(VENV)/installed: requirements-dev.txt app/requirements.txt loadtest/requirements.txt harness/requirements.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

@@ -32,7 +32,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # reports them: request.remote_addr, request.url and url_for(_external=True) are
         # then what the client used (https://host:port/sync/...), not the proxy's hop.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
+        )
 
     logs.init_app(app)
     request_id.init_app(app)

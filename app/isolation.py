@@ -55,8 +55,6 @@ def run_experiment(token: str, wait: Callable[[], None]) -> dict[str, Any]:
     seen = _read_back()
     return {
         "token": token,
-        "stores": {
-            name: {"intact": seen[name] == token, "seen": seen[name]} for name in STORES
-        },
+        "stores": {name: {"intact": seen[name] == token, "seen": seen[name]} for name in STORES},
         "leaked": sorted(name for name in STORES if seen[name] != token),
     }

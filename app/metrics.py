@@ -6,8 +6,9 @@ set (Gunicorn's config does it per setup, and cleans it at start), prometheus_cl
 every worker's values in memory-mapped files there, and /metrics sums all of them. Without it
 (tests, the dev server) the ordinary single-process registry is used.
 
-/metrics is served by the app on its own port; nginx refuses it from outside (routes.conf),
-and Prometheus scrapes each setup directly on the internal network.
+/metrics is served by the app on its own port; nginx refuses it from outside
+(nginx/snippets/server/routes.conf), and Prometheus scrapes each setup directly on the
+internal network.
 """
 
 from __future__ import annotations
@@ -32,18 +33,36 @@ from app.serving import worker_class
 # prometheus_client switches to multiprocess files when the variable is present at all.
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
 
-REQUESTS = Counter("http_requests_total", "Requests answered, by route, method and status.",
-                   ["route", "method", "status", "worker_class"])
-LATENCY = Histogram("http_request_duration_seconds", "Time the app took per request.",
-                    ["route", "method", "worker_class"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+REQUESTS = Counter(
+    "http_requests_total",
+    "Requests answered, by route, method and status.",
+    ["route", "method", "status", "worker_class"],
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time the app took per request.",
+    ["route", "method", "worker_class"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 # "livesum": the sum over live processes; a dead worker's share is dropped (child_exit hook).
-IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being handled right now.",
-                  ["worker_class"], multiprocess_mode="livesum")
-PROCESSES = Gauge("app_worker_processes", "Worker processes serving the app.",
-                  ["worker_class"], multiprocess_mode="livesum")
-THREADS = Gauge("app_worker_threads", "OS threads in the worker processes.",
-                ["worker_class"], multiprocess_mode="livesum")
+IN_FLIGHT = Gauge(
+    "http_requests_in_flight",
+    "Requests being handled right now.",
+    ["worker_class"],
+    multiprocess_mode="livesum",
+)
+PROCESSES = Gauge(
+    "app_worker_processes",
+    "Worker processes serving the app.",
+    ["worker_class"],
+    multiprocess_mode="livesum",
+)
+THREADS = Gauge(
+    "app_worker_threads",
+    "OS threads in the worker processes.",
+    ["worker_class"],
+    multiprocess_mode="livesum",
+)
 
 bp = Blueprint("metrics", __name__)
 UNCOUNTED = {"/metrics"}
@@ -83,8 +102,7 @@ def _finish(response: Response) -> Response:
     if kind is not None:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         REQUESTS.labels(route, request.method, str(response.status_code), kind).inc()
-        LATENCY.labels(route, request.method, kind).observe(
-            time.perf_counter() - g.metrics_started)
+        LATENCY.labels(route, request.method, kind).observe(time.perf_counter() - g.metrics_started)
     return response
 
 

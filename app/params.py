@@ -12,8 +12,12 @@ from app.errors import ApiError
 def _single_value(name: str) -> str | None:
     values = request.args.getlist(name)
     if len(values) > 1:
-        raise ApiError(400, "invalid_parameter", f"Give '{name}' once, not {len(values)} times.",
-                       parameter=name)
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"Give '{name}' once, not {len(values)} times.",
+            parameter=name,
+        )
     return values[0] if values else None
 
 
@@ -25,9 +29,12 @@ def int_arg(name: str, *, default: int, minimum: int, maximum: int) -> int:
     # Plain decimal digits only: no signs, spaces, underscores, floats or 'NaN'.
     if not re.fullmatch(r"[0-9]{1,9}", raw) or not minimum <= int(raw) <= maximum:
         raise ApiError(
-            400, "invalid_parameter",
+            400,
+            "invalid_parameter",
             f"'{name}' must be an integer from {minimum} to {maximum}; got {raw[:40]!r}.",
-            parameter=name, minimum=minimum, maximum=maximum,
+            parameter=name,
+            minimum=minimum,
+            maximum=maximum,
         )
     return int(raw)
 
@@ -38,7 +45,8 @@ def token_arg(name: str, *, max_length: int = 64) -> str:
     if raw is None or not re.fullmatch(rf"[A-Za-z0-9_-]{{1,{max_length}}}", raw):
         shown = "nothing" if raw is None else repr(raw[:40])
         raise ApiError(
-            400, "invalid_parameter",
+            400,
+            "invalid_parameter",
             f"'{name}' must be 1 to {max_length} letters, digits, '-' or '_'; got {shown}.",
             parameter=name,
         )

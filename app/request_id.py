@@ -13,7 +13,7 @@ import uuid
 from flask import Flask, Response, g, request
 
 HEADER = "X-Request-ID"
-# Same rule as nginx/snippets/request-id.conf: 1-128 characters from a log-safe alphabet.
+# Same rule as nginx/snippets/http/request-id.conf: 1-128 characters from a log-safe alphabet.
 VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 

@@ -38,13 +38,25 @@ def summarize(bodies: list[Mapping[str, Any]]) -> dict[str, Any]:
         "max_in_flight": max_in_flight((b["started_at"], b["finished_at"]) for b in bodies),
         "processes": len(processes),
         "threads": len({(b["hostname"], b["pid"], b["thread_id"]) for b in bodies}),
-        "greenlets": len({(b["hostname"], b["pid"], b["greenlet_id"]) for b in bodies
-                          if b["greenlet_id"] is not None}),
+        "greenlets": len(
+            {
+                (b["hostname"], b["pid"], b["greenlet_id"])
+                for b in bodies
+                if b["greenlet_id"] is not None
+            }
+        ),
         "threads_per_process": max(
-            (len({b["thread_id"] for b in bodies if (b["hostname"], b["pid"]) == p})
-             for p in processes), default=0),
-        "wall_seconds": round(max((b["finished_at"] for b in bodies), default=0)
-                              - min((b["started_at"] for b in bodies), default=0), 3),
+            (
+                len({b["thread_id"] for b in bodies if (b["hostname"], b["pid"]) == p})
+                for p in processes
+            ),
+            default=0,
+        ),
+        "wall_seconds": round(
+            max((b["finished_at"] for b in bodies), default=0)
+            - min((b["started_at"] for b in bodies), default=0),
+            3,
+        ),
     }
 
 

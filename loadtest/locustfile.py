@@ -26,21 +26,41 @@ from locust import FastHttpUser, constant, events, tag, task
 
 SETUPS = ("sync", "gthread", "gevent", "direct")
 # The whoami fields the report needs: who served the request, and when (server clock).
-EVIDENCE_FIELDS = ("worker_class", "hostname", "pid", "thread_id", "greenlet_id",
-                   "started_at", "finished_at")
+EVIDENCE_FIELDS = (
+    "worker_class",
+    "hostname",
+    "pid",
+    "thread_id",
+    "greenlet_id",
+    "started_at",
+    "finished_at",
+)
 
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser) -> None:
-    parser.add_argument("--setup", choices=SETUPS, default="gthread",
-                        help="Which Gunicorn setup the requests go to (nginx URL prefix); "
-                             "'direct' for a server without prefixes.")
-    parser.add_argument("--io-ms", type=int, default=100,
-                        help="Simulated I/O wait per request (IoBound, Mixed, Isolation).")
-    parser.add_argument("--cpu-ms", type=int, default=10,
-                        help="CPU burned per request (CpuBound, Mixed).")
-    parser.add_argument("--evidence-file", default="", include_in_web_ui=False,
-                        help="Append who served each request to this JSON-lines file.")
+    parser.add_argument(
+        "--setup",
+        choices=SETUPS,
+        default="gthread",
+        help="Which Gunicorn setup the requests go to (nginx URL prefix); "
+        "'direct' for a server without prefixes.",
+    )
+    parser.add_argument(
+        "--io-ms",
+        type=int,
+        default=100,
+        help="Simulated I/O wait per request (IoBound, Mixed, Isolation).",
+    )
+    parser.add_argument(
+        "--cpu-ms", type=int, default=10, help="CPU burned per request (CpuBound, Mixed)."
+    )
+    parser.add_argument(
+        "--evidence-file",
+        default="",
+        include_in_web_ui=False,
+        help="Append who served each request to this JSON-lines file.",
+    )
 
 
 class _Evidence:
@@ -178,5 +198,10 @@ class Isolation(StackUser):
         if "module_global" in leaked:
             # Not a failure: the demonstration. Its own row in the stats counts the leaks.
             self.environment.events.request.fire(
-                request_type="LEAK", name="module_global held another request's token",
-                response_time=0, response_length=0, exception=None, context={})
+                request_type="LEAK",
+                name="module_global held another request's token",
+                response_time=0,
+                response_length=0,
+                exception=None,
+                context={},
+            )

@@ -43,8 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     port = os.environ.get("HTTP_PORT", "8080")
     parser.add_argument("--base-url", default=f"http://127.0.0.1:{port}")
-    parser.add_argument("-n", "--count", type=int, default=10, choices=range(1, 201),
-                        metavar="N", help="simultaneous requests per setup (1-200)")
+    parser.add_argument(
+        "-n",
+        "--count",
+        type=int,
+        default=10,
+        choices=range(1, 201),
+        metavar="N",
+        help="simultaneous requests per setup (1-200)",
+    )
     parser.add_argument("--path", default="/api/io?ms=300")
     args = parser.parse_args(argv)
     print(f"{args.count} simultaneous GET {args.path} per setup, at {args.base_url}\n")

@@ -1,6 +1,10 @@
 """Test tiers, by folder:
 
-  unit/         the app through Flask's test client; the Gunicorn configs through Gunicorn
+  unit/         the app through Flask's test client; the Gunicorn configs through Gunicorn;
+                pure functions (benchmark targets, evidence counting) on hand-made inputs
+  lint/         linters and validators on the code and on every file users copy (ruff,
+                mypy, shellcheck, hadolint, yamllint, kubernetes-validate, systemd-analyze,
+                nginx -t, docker compose config)
   integration/  real nginx + the three real Gunicorn setups on loopback (no Docker)
   browser/      the page, in a real headless Chromium, against the native stack
   e2e/          the real compose stack, built and started with Docker Compose
@@ -20,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tools import launch  # noqa: E402 - needs the path above
+from harness import launch  # noqa: E402 - needs the path above
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +32,9 @@ def native_stack(tmp_path_factory) -> launch.Running:
     """Real nginx + the three real Gunicorn setups on free loopback ports, started once per
     session with the launcher users run (tools/native_stack.py)."""
     if shutil.which("nginx") is None:
-        pytest.fail("nginx is not installed: this tier needs a real nginx "
-                    "(Debian: apt-get install nginx)")
+        pytest.fail(
+            "nginx is not installed: this tier needs a real nginx (Debian: apt-get install nginx)"
+        )
     with launch.native_stack(tmp_path_factory.mktemp("native") / "stack.log") as stack:
         yield stack
 
@@ -50,5 +55,7 @@ def pytest_sessionfinish(session, exitstatus):
     monkey = sys.modules.get("gevent.monkey")
     if monkey is not None and monkey.is_module_patched("socket"):
         session.exitstatus = 1
-        print("\nERROR: something monkey-patched the test process with gevent "
-              "(an import of locust or loadtest.locustfile / loadtest.shapes?)")
+        print(
+            "\nERROR: something monkey-patched the test process with gevent "
+            "(an import of locust or loadtest.locustfile / loadtest.shapes?)"
+        )

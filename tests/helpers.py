@@ -9,8 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], T], *, timeout: float, interval: float = 0.2,
-               what: str = "condition") -> T:
+def wait_until(
+    check: Callable[[], T], *, timeout: float, interval: float = 0.2, what: str = "condition"
+) -> T:
     """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds.
 
     Exceptions count as "not yet" (a server still starting refuses connections); the last
@@ -26,10 +27,11 @@ def wait_until(check: Callable[[], T], *, timeout: float, interval: float = 0.2,
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
             last_error = exc
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}"
-                                 + (f"; last error: {last_error!r}" if last_error else ""))
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}"
+                + (f"; last error: {last_error!r}" if last_error else "")
+            )
         time.sleep(interval)
-
 
 
 def raw_http(port: int, data: bytes, timeout: float = 5) -> tuple[int | None, dict, bytes]:
@@ -50,8 +52,10 @@ def raw_http(port: int, data: bytes, timeout: float = 5) -> tuple[int | None, di
     head, _, body = received.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    headers = {name.strip().lower(): value.strip()
-               for name, _, value in (line.partition(":") for line in lines[1:])}
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines[1:])
+    }
     return status, headers, body
 
 

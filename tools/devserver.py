@@ -22,9 +22,9 @@ import argparse
 import sys
 from typing import Any
 
-from app import create_app
-
 MODES = ("single", "threaded", "processes")
+# Children at a time in 'processes' mode.
+DEFAULT_PROCESSES = 4
 
 
 def run_options(mode: str, processes: int) -> dict[str, Any]:
@@ -41,13 +41,24 @@ def run_options(mode: str, processes: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=MODES, default="threaded")
-    parser.add_argument("--processes", type=int, default=4,
-                        help="most children at a time in 'processes' mode")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=DEFAULT_PROCESSES,
+        help="most children at a time in 'processes' mode",
+    )
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
+    from app import create_app  # here: importing this module (for MODES) loads no Flask
+
     app = create_app()
-    app.run(host="127.0.0.1", port=args.port, debug=False, use_reloader=False,
-            **run_options(args.mode, args.processes))
+    app.run(
+        host="127.0.0.1",
+        port=args.port,
+        debug=False,
+        use_reloader=False,
+        **run_options(args.mode, args.processes),
+    )
     return 0
 
 

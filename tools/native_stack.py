@@ -24,15 +24,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gunicorn_conf import SETUPS
+
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_SOURCE = ROOT / "nginx"
-GUNICORN_CONFIGS = ROOT / "app" / "gunicorn"
-SETUPS = ("sync", "gthread", "gevent")
 # Where the image keeps the config (nginx/Dockerfile) and where docker-compose.tls.yml mounts
 # the certificate; the native copy replaces these paths.
 CONTAINER_CONF_DIR = "/etc/nginx/stack"
 CONTAINER_CERT_DIR = "/etc/nginx/certs"
-# The app's port inside the compose network (app/gunicorn/base.py's default bind).
+# The app's port inside the compose network (gunicorn_conf/base.py's default bind).
 CONTAINER_APP_PORT = 8000
 
 
@@ -88,11 +88,14 @@ def nginx_command(run_dir: Path, conf: Path, nginx: str = "nginx") -> list[str]:
 
 
 def gunicorn_command(setup: str) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIGS / f"{setup}.py")]
+    """Gunicorn with one setup's config module (gunicorn_conf/), run from the repository's
+    root so that both the config package and the app import."""
+    return [sys.executable, "-m", "gunicorn", "-c", f"python:gunicorn_conf.{setup}"]
 
 
-def write_procfile(run_dir: Path, ports: Ports, nginx: str = "nginx",
-                   tls_cert_dir: Path | None = None) -> Path:
+def write_procfile(
+    run_dir: Path, ports: Ports, nginx: str = "nginx", tls_cert_dir: Path | None = None
+) -> Path:
     conf = render_nginx(run_dir, ports, tls_cert_dir)
     # Per setup: its loopback port, nginx as the one trusted proxy, its own metrics folder.
     lines = [
@@ -113,15 +116,32 @@ def honcho_command(procfile: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--http-port", type=int, default=int(os.environ.get("HTTP_PORT", 8080)),
-                        help="the public, rate-limited port")
-    parser.add_argument("--load-port", type=int, default=8081,
-                        help="the same routes without the rate limit, for load generators")
-    parser.add_argument("--app-ports", type=int, nargs=3, metavar=("SYNC", "GTHREAD", "GEVENT"),
-                        default=(8001, 8002, 8003))
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=int(os.environ.get("HTTP_PORT", 8080)),
+        help="the public, rate-limited port",
+    )
+    parser.add_argument(
+        "--load-port",
+        type=int,
+        default=8081,
+        help="the same routes without the rate limit, for load generators",
+    )
+    parser.add_argument(
+        "--app-ports",
+        type=int,
+        nargs=3,
+        metavar=("SYNC", "GTHREAD", "GEVENT"),
+        default=(8001, 8002, 8003),
+    )
     parser.add_argument("--https-port", type=int, default=8443)
-    parser.add_argument("--tls-cert-dir", type=Path, default=None,
-                        help="serve HTTPS with DIR/tls.crt and DIR/tls.key (make certs)")
+    parser.add_argument(
+        "--tls-cert-dir",
+        type=Path,
+        default=None,
+        help="serve HTTPS with DIR/tls.crt and DIR/tls.key (make certs)",
+    )
     parser.add_argument("--nginx", default="nginx", help="the nginx binary to run")
     args = parser.parse_args(argv)
     ports = Ports(args.http_port, args.load_port, args.https_port, *args.app_ports)
@@ -130,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cert_dir = args.tls_cert_dir.resolve() if args.tls_cert_dir else None
         procfile = write_procfile(run_dir, ports, args.nginx, cert_dir)
-        print(f"native stack: http://127.0.0.1:{ports.http}/ (load port {ports.load}; "
-              f"scratch: {run_dir})", flush=True)
+        print(
+            f"native stack: http://127.0.0.1:{ports.http}/ (load port {ports.load}; "
+            f"scratch: {run_dir})",
+            flush=True,
+        )
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         honcho = subprocess.Popen(honcho_command(procfile), cwd=ROOT, env=env)
         # Ctrl-C reaches honcho directly (same process group); a SIGTERM sent to this

@@ -9,7 +9,7 @@ const SETUPS = ["sync", "gthread", "gevent"];
 const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\]|[a-z0-9-]+\.localhost)$/;
 
 // Browsers open at most 6 HTTP/1.1 connections per host. On this machine, spread requests
-// over c0.localhost, c1.localhost, ... (all loopback, see nginx/snippets/cors-loopback.conf)
+// over c0.localhost, c1.localhost, ... (all loopback, see nginx/snippets/http/cors-loopback.conf)
 // so the server decides what overlaps. Elsewhere, stay on this origin.
 function originFor(index) {
   const { protocol, hostname, port } = window.location;

@@ -13,15 +13,17 @@ def run_default_timeline(page):
     """Press the button from the keyboard, as a user without a mouse would."""
     page.focus("#run-button")
     page.keyboard.press("Enter")
-    page.wait_for_selector("section.setup-result[data-setup=gevent][data-max-in-flight]",
-                           timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_selector(
+        "section.setup-result[data-setup=gevent][data-max-in-flight]", timeout=RESULT_TIMEOUT_MS
+    )
 
 
 def drawn(page, setup):
     """What the SVG shows for a setup: the bars' spans and lanes, read from the DOM."""
     bars = page.eval_on_selector_all(
         f"section[data-setup={setup}] rect.bar",
-        "bars => bars.map(b => [Number(b.dataset.start), Number(b.dataset.end), b.dataset.lane])")
+        "bars => bars.map(b => [Number(b.dataset.start), Number(b.dataset.end), b.dataset.lane])",
+    )
     section = page.eval_on_selector(f"section[data-setup={setup}]", "s => ({...s.dataset})")
     summary = page.inner_text(f"section[data-setup={setup}] .summary")
     return bars, section, summary
@@ -73,7 +75,8 @@ def test_the_isolation_panel_shows_flask_g_intact_and_the_global_clobbered(page,
     page.wait_for_selector("#iso-table tr[data-setup=gevent]", timeout=RESULT_TIMEOUT_MS)
     cells = page.eval_on_selector_all(
         "#iso-table td[data-store]",
-        "cells => cells.map(c => [c.parentElement.dataset.setup, c.dataset.store, c.textContent])")
+        "cells => cells.map(c => [c.parentElement.dataset.setup, c.dataset.store, c.textContent])",
+    )
     clobbered = {(setup, store): int(n) for setup, store, n in cells}
     for setup in ("sync", "gthread", "gevent"):
         assert clobbered[(setup, "flask_g")] == 0, setup

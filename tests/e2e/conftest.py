@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tools.launch import free_port
+from harness.launch import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "flask-three-ways-e2e"
@@ -42,14 +42,25 @@ class ComposeStack:
     def url(self, setup: str, path: str) -> str:
         return f"{self.base_url}/{setup}{path}"
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 600,
-                env: dict[str, str] | None = None) -> str:
-        result = subprocess.run(["docker", "compose", "-p", PROJECT, *args], cwd=ROOT,
-                                env={**self.env, **(env or {})}, capture_output=True, text=True,
-                                timeout=timeout)
+    def compose(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
+    ) -> str:
+        result = subprocess.run(
+            ["docker", "compose", "-p", PROJECT, *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n"
-                                 f"{result.stderr}")
+            raise AssertionError(
+                f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
         return result.stdout
 
     def services(self) -> list[dict[str, Any]]:
@@ -78,9 +89,13 @@ def _require_docker() -> None:
 @pytest.fixture(scope="session")
 def compose_stack() -> ComposeStack:
     _require_docker()
-    env = dict(os.environ, HTTP_PORT=str(free_port()), LOCUST_WEB_PORT=str(free_port()),
-               # A subnet of its own, so it cannot clash with a user's stack that is up.
-               APP_SUBNET=os.environ.get("E2E_APP_SUBNET", "172.31.241.0/24"))
+    env = dict(
+        os.environ,
+        HTTP_PORT=str(free_port()),
+        LOCUST_WEB_PORT=str(free_port()),
+        # A subnet of its own, so it cannot clash with a user's stack that is up.
+        APP_SUBNET=os.environ.get("E2E_APP_SUBNET", "172.31.241.0/24"),
+    )
     stack = ComposeStack(env, int(env["HTTP_PORT"]), int(env["LOCUST_WEB_PORT"]))
     stack.compose("down", "--volumes", "--remove-orphans", check=False)
     try:
@@ -101,6 +116,10 @@ def _assert_nothing_left_behind() -> None:
     """`docker compose down` removes every container and network the stack created."""
     label = f"label=com.docker.compose.project={PROJECT}"
     for kind in ("ps --all", "network ls"):
-        left = subprocess.run(["docker", *kind.split(), "--quiet", "--filter", label],
-                              capture_output=True, text=True, check=True).stdout.split()
+        left = subprocess.run(
+            ["docker", *kind.split(), "--quiet", "--filter", label],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         assert not left, f"docker compose down left {kind.split()[0]} objects: {left}"

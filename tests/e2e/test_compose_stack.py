@@ -9,8 +9,8 @@ import pytest
 import requests
 from helpers import wait_until
 
+from harness.launch import SETUPS, boot_configs, gunicorn_slots
 from loadtest.evidence import simultaneous_get
-from tools.launch import SETUPS, boot_configs, gunicorn_slots
 
 APP_SERVICES = [f"app-{setup}" for setup in SETUPS]
 
@@ -39,8 +39,7 @@ def test_only_nginx_and_the_locust_ui_are_published_and_only_on_loopback(compose
         ports = [p for p in service.get("Publishers") or [] if p.get("PublishedPort")]
         if ports:
             published[service["Service"]] = {(p["URL"], p["TargetPort"]) for p in ports}
-    assert published == {"nginx": {("127.0.0.1", 8080)},
-                         "locust-master": {("127.0.0.1", 8089)}}
+    assert published == {"nginx": {("127.0.0.1", 8080)}, "locust-master": {("127.0.0.1", 8089)}}
 
 
 def test_no_container_runs_as_root(compose_stack):
@@ -52,8 +51,11 @@ def test_no_container_runs_as_root(compose_stack):
 def test_every_container_is_hardened(compose_stack):
     """Non-root, read-only root filesystem, no capabilities, no privilege escalation."""
     ids = compose_stack.compose("ps", "--quiet").split()
-    inspected = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True,
-                                          text=True, check=True).stdout)
+    inspected = json.loads(
+        subprocess.run(
+            ["docker", "inspect", *ids], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert len(inspected) == 6
     for container in inspected:
         name, host = container["Name"], container["HostConfig"]
@@ -98,14 +100,24 @@ def test_locust_workers_drive_load_through_nginx_to_every_setup(compose_stack):
     stats = requests.get(f"{ui}/stats/requests", timeout=5).json()
     assert len(stats["workers"]) >= 1
     for setup in SETUPS:
-        started = requests.post(f"{ui}/swarm", timeout=10, data={
-            "user_count": 4, "spawn_rate": 4, "host": "http://nginx:8081",
-            "user_classes": "Hello", "setup": setup,
-        })
+        started = requests.post(
+            f"{ui}/swarm",
+            timeout=10,
+            data={
+                "user_count": 4,
+                "spawn_rate": 4,
+                "host": "http://nginx:8081",
+                "user_classes": "Hello",
+                "setup": setup,
+            },
+        )
         assert started.json()["success"], started.text
         try:
-            wait_until(lambda: requests.get(f"{ui}/stats/requests", timeout=5).json()
-                       ["total_rps"] > 0, timeout=30, what=f"Locust to load {setup}")
+            wait_until(
+                lambda: requests.get(f"{ui}/stats/requests", timeout=5).json()["total_rps"] > 0,
+                timeout=30,
+                what=f"Locust to load {setup}",
+            )
         finally:
             requests.get(f"{ui}/stop", timeout=5)
         stats = requests.get(f"{ui}/stats/requests", timeout=5).json()
@@ -142,9 +154,16 @@ print(json.dumps(statuses))
 def test_200_simultaneous_io_bound_requests_all_succeed_in_containers(compose_stack, setup):
     """The burst the reference stacks fail (502s from an overflowing backlog), through
     nginx's load port inside the compose network."""
-    out = compose_stack.compose("exec", "-T", "locust-master", "python", "-c",
-                                BURST_FROM_THE_EDGE, f"http://nginx:8081/{setup}/api/io?ms=50",
-                                "200")
+    out = compose_stack.compose(
+        "exec",
+        "-T",
+        "locust-master",
+        "python",
+        "-c",
+        BURST_FROM_THE_EDGE,
+        f"http://nginx:8081/{setup}/api/io?ms=50",
+        "200",
+    )
     assert json.loads(out) == {"200": 200}
 
 
@@ -155,12 +174,30 @@ def test_the_readmes_simultaneous_command_shows_each_setups_concurrency(compose_
     threads = config["gthread"]["threads"]
     gthread_slots = gunicorn_slots(config["gthread"])
     count = gthread_slots + 36
-    out = compose_stack.compose("exec", "-T", "-w", "/srv", "locust-master", "python", "-m",
-                                "loadtest.simultaneous", "--base-url", "http://nginx:8081",
-                                "-n", str(count), "--path", "/api/io?ms=200")
-    rows = {cells[0]: cells for cells in (
-        [c.strip() for c in line.strip("|").split("|")] for line in out.splitlines()
-        if line.startswith("| ") and not line.startswith("| setup"))}
+    out = compose_stack.compose(
+        "exec",
+        "-T",
+        "-w",
+        "/srv",
+        "locust-master",
+        "python",
+        "-m",
+        "loadtest.simultaneous",
+        "--base-url",
+        "http://nginx:8081",
+        "-n",
+        str(count),
+        "--path",
+        "/api/io?ms=200",
+    )
+    rows = {
+        cells[0]: cells
+        for cells in (
+            [c.strip() for c in line.strip("|").split("|")]
+            for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| setup")
+        )
+    }
     # columns: setup, requests, max_in_flight, processes, threads, greenlets, wall_seconds
     assert int(rows["sync"][2]) == config["sync"]["workers"]
     # Full thread pools in more than one process (how nginx's connections fall between
@@ -182,10 +219,19 @@ def test_the_public_port_sheds_a_burst_over_its_rate_limit_with_429_json(compose
 def test_scaling_locust_workers_adds_them_to_the_master(compose_stack):
     """`docker compose up --scale locust-worker=N`, as the README documents. Runs last in
     this file: it changes the stack."""
-    compose_stack.compose("up", "--detach", "--wait", "--no-recreate",
-                          "--scale", "locust-worker=2", "locust-worker")
+    compose_stack.compose(
+        "up", "--detach", "--wait", "--no-recreate", "--scale", "locust-worker=2", "locust-worker"
+    )
     workers = wait_until(
-        lambda: len(requests.get(f"{compose_stack.locust_url}/stats/requests", timeout=5)
-                    .json()["workers"]) == 2,
-        timeout=60, what="two Locust workers to register with the master")
+        lambda: (
+            len(
+                requests.get(f"{compose_stack.locust_url}/stats/requests", timeout=5).json()[
+                    "workers"
+                ]
+            )
+            == 2
+        ),
+        timeout=60,
+        what="two Locust workers to register with the master",
+    )
     assert workers

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 from helpers import wait_until
 
-from tools.launch import ROOT, free_port
+from harness.launch import ROOT, free_port
 
 DEBUGGER_ASSET = "/?__debugger__=yes&cmd=resource&f=debugger.js"
 
@@ -32,13 +32,18 @@ def test_dev_mode_reloads_edits_and_its_debugger_never_reaches_the_default_stack
             assert asset.status_code == 200 and "debugger" in asset.text.lower()
             # ...and an edit shows up without a restart by hand.
             health = work / "app" / "health.py"
-            health.write_text(health.read_text().replace('jsonify(status="ok")',
-                                                         'jsonify(status="edited")'))
-            wait_until(lambda: requests.get(f"{dev}/healthz", timeout=2).json()["status"]
-                       == "edited", timeout=30, what="the dev server to reload the edit")
+            health.write_text(
+                health.read_text().replace('jsonify(status="ok")', 'jsonify(status="edited")')
+            )
+            wait_until(
+                lambda: requests.get(f"{dev}/healthz", timeout=2).json()["status"] == "edited",
+                timeout=30,
+                what="the dev server to reload the edit",
+            )
         finally:
-            compose_stack.compose("--profile", "dev", "rm", "--stop", "--force", "app-dev",
-                                  env=env, check=False)
+            compose_stack.compose(
+                "--profile", "dev", "rm", "--stop", "--force", "app-dev", env=env, check=False
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     # The default stack never runs the debugger: the same request is a plain JSON 404.

@@ -35,18 +35,30 @@ def test_stopping_an_app_container_drains_its_request_in_flight(compose_stack):
 
     client = threading.Thread(target=long_request)
     client.start()
-    wait_until(lambda: int(compose_stack.compose("exec", "-T", "app-sync", "python", "-c",
-                                                 IN_FLIGHT_IN_CONTAINER)) >= 1,
-               timeout=10, what="the request to be accepted by a sync worker")
+    wait_until(
+        lambda: (
+            int(
+                compose_stack.compose(
+                    "exec", "-T", "app-sync", "python", "-c", IN_FLIGHT_IN_CONTAINER
+                )
+            )
+            >= 1
+        ),
+        timeout=10,
+        what="the request to be accepted by a sync worker",
+    )
     started = time.monotonic()
     compose_stack.compose("stop", "app-sync")
     stop_seconds = time.monotonic() - started
     client.join(timeout=60)
     (container,) = compose_stack.compose("ps", "--all", "--quiet", "app-sync").split()
-    exit_code = subprocess.run(["docker", "inspect", "-f", "{{.State.ExitCode}}", container],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    print(f"\ncompose stop app-sync: request {result}, exit code {exit_code}, "
-          f"{stop_seconds:.1f} s")
+    exit_code = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.ExitCode}}", container],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    print(f"\ncompose stop app-sync: request {result}, exit code {exit_code}, {stop_seconds:.1f} s")
     assert result == {"status": 200}
     assert exit_code == "0"
     assert stop_seconds < 30  # drained, not the 40 s grace period ending in SIGKILL

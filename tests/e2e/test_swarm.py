@@ -16,14 +16,15 @@ import pytest
 import requests
 from helpers import wait_until
 
-from tools.launch import ROOT, free_port
+from harness.launch import ROOT, free_port
 
 STACK = "flask-three-ways-e2e-swarm"
 
 
 def docker(*args: str, env: dict | None = None, timeout: float = 300) -> str:
-    result = subprocess.run(["docker", *args], cwd=ROOT, capture_output=True, text=True,
-                            env=env, timeout=timeout)
+    result = subprocess.run(
+        ["docker", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout
+    )
     assert result.returncode == 0, f"docker {' '.join(args)}:\n{result.stdout}{result.stderr}"
     return result.stdout
 
@@ -40,15 +41,24 @@ def swarm_stack(compose_stack):
     try:
         docker("stack", "deploy", "--detach=true", "-c", "deploy/swarm/stack.yml", STACK, env=env)
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: requests.get(f"{base}/gthread/readyz", timeout=2).status_code == 200,
-                   timeout=120, what="the swarm stack to answer through nginx")
+        wait_until(
+            lambda: requests.get(f"{base}/gthread/readyz", timeout=2).status_code == 200,
+            timeout=120,
+            what="the swarm stack to answer through nginx",
+        )
         yield base
     finally:
         subprocess.run(["docker", "stack", "rm", STACK], capture_output=True)
         if created:
-            wait_until(lambda: not docker("ps", "-q", "--filter",
-                                          f"label=com.docker.stack.namespace={STACK}").strip(),
-                       timeout=60, what="the stack's containers to go")
+            wait_until(
+                lambda: (
+                    not docker(
+                        "ps", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}"
+                    ).strip()
+                ),
+                timeout=60,
+                what="the stack's containers to go",
+            )
             subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
 
 
@@ -62,8 +72,9 @@ def test_a_rolling_update_under_load_fails_no_request(swarm_stack):
     def client() -> None:  # bounded: 120 s or 20,000 requests, whichever comes first
         deadline = time.monotonic() + 120
         with requests.Session() as session:
-            while (not stop.is_set() and time.monotonic() < deadline
-                   and sum(counts.values()) < 20_000):
+            while (
+                not stop.is_set() and time.monotonic() < deadline and sum(counts.values()) < 20_000
+            ):
                 try:
                     response = session.get(url, timeout=15)
                     outcome = response.status_code
@@ -90,7 +101,9 @@ def test_a_rolling_update_under_load_fails_no_request(swarm_stack):
         for thread in threads:
             thread.join(timeout=30)
     sent, failed = sum(counts.values()), sum(counts.values()) - counts[200]
-    print(f"\nswarm rolling update: {sent} requests sent, {failed} failed ({dict(counts)}); "
-          f"tasks before {len(before)}, tasks that served after: {len(set(hosts) - before)}")
+    print(
+        f"\nswarm rolling update: {sent} requests sent, {failed} failed ({dict(counts)}); "
+        f"tasks before {len(before)}, tasks that served after: {len(set(hosts) - before)}"
+    )
     assert set(hosts) - before, "no new task served: the update did not happen"
     assert failed == 0

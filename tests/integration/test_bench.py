@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import json
 
-from loadtest import bench
+from harness import bench
 
-CONTENDERS = {"sync", "gthread", "gevent", "nginx→sync", "nginx→gthread", "nginx→gevent",
-              "dev-single", "dev-threaded", "dev-processes", "waitress", "raw-wsgi-sync",
-              "nginx-static"}
+CONTENDERS = {
+    "sync",
+    "gthread",
+    "gevent",
+    "nginx→sync",
+    "nginx→gthread",
+    "nginx→gevent",
+    "dev-single",
+    "dev-threaded",
+    "dev-processes",
+    "waitress",
+    "raw-wsgi-sync",
+    "nginx-static",
+}
 
 
 def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_path):
@@ -21,9 +32,17 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         assert row["p50_ms"] is not None and row["server_cpu"] >= 0
     # Every target is checked and stated, met or not (speed is not asserted here).
     targets = [check["target"] for check in data["checks"]]
-    for family in ("I/O-bound sync", "I/O-bound gthread", "I/O-bound gevent", "nginx hop",
-                   "CPU-bound", "hello: the best setup", "hello tail", "Locust",
-                   "gevent p99 within 3x"):
+    for family in (
+        "I/O-bound sync",
+        "I/O-bound gthread",
+        "I/O-bound gevent",
+        "nginx hop",
+        "CPU-bound",
+        "hello: the best setup",
+        "hello tail",
+        "Locust",
+        "gevent p99 within 3x",
+    ):
         assert any(family in target for target in targets), family
     # One Locust process was measured against nginx's own answer and against a setup.
     for run in data["locust"].values():
@@ -34,58 +53,3 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
     assert bench.main(["--render", str(tmp_path / "bench.json")]) == 0
     again = json.loads((tmp_path / "bench.json").read_text())
     assert again["checks"] == data["checks"] and again["rows"] == data["rows"]
-
-
-def row(contender, workload, rps, p50=10.0, p99=20.0, cpu=1.0, kind="setup", slots=None,
-        spread=(1.0, 1.0)):
-    return {"contender": contender, "kind": kind, "workload": workload, "connections": 200,
-            "rps": rps, "rps_min": rps * spread[0], "rps_max": rps * spread[1],
-            "p50_ms": p50, "p99_ms": p99, "server_cpu": cpu, "slots": slots}
-
-
-def by_target(found, words):
-    return next(check for check in found if words in check.target)
-
-
-def test_targets_are_judged_from_the_measured_ratios():
-    rows = [
-        row("gthread", "hello", 4000, p99=100), row("nginx→gthread", "hello", 3800, p99=90,
-                                                    kind="setup via nginx", cpu=0.2),
-        row("gevent", "hello", 4000, p99=80), row("nginx→gevent", "hello", 3000, p99=120,
-                                                  kind="setup via nginx", cpu=0.3),
-        row("nginx→gthread", "io", 1250, kind="setup via nginx", slots=64),
-        row("nginx→gevent", "io", 3000, kind="setup via nginx", slots=2000, spread=(0.8, 1.2)),
-        row("dev-threaded", "io", 900, kind="peer"), row("waitress", "io", 1000, kind="peer"),
-        row("dev-threaded", "hello", 2000, kind="peer", p99=500),
-    ]
-    found = bench.checks(rows, {}, cpus=2)
-    assert by_target(found, "hop on hello, gthread").met  # 5 %, p99 better
-    assert not by_target(found, "hop on hello, gevent").met  # 25 %
-    # gthread: 1250 of min(64, 200) / 50 ms = 1280 -> 98 %, stable.
-    assert by_target(found, "I/O-bound gthread").met
-    # gevent: capped by its hello rate via nginx (3000), but rounds vary 1.5x.
-    gevent_io = by_target(found, "I/O-bound gevent")
-    assert not gevent_io.met and "CPU cap: 3000" in gevent_io.measured
-    assert by_target(found, "gthread via nginx beats").met  # 1250 > 1000
-    assert by_target(found, "gevent via nginx beats").met
-    best = by_target(found, "best setup")
-    assert best.met and "2.00x dev-threaded" in best.measured
-    assert by_target(found, "gevent p99 within 3x").met
-    assert "MISSED" in by_target(found, "hop on hello, gevent").sentence()
-
-
-def test_wrk_output_is_parsed_with_units():
-    sample = """
-  Latency Distribution
-     50%  812.00us
-     75%    1.20ms
-     90%    2.00ms
-     99%    1.50s
-  12345 requests in 1.00s, 1.00MB read
-  Socket errors: connect 0, read 2, write 0, timeout 1
-  Non-2xx or 3xx responses: 3
-Requests/sec:  12345.67
-"""
-    parsed = bench.parse_wrk(sample)
-    assert parsed == {"rps": 12345.67, "p50_ms": 0.81, "p99_ms": 1500.0, "requests": 12345,
-                      "errors": 6}

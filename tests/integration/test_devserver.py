@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
+from harness import launch
 from loadtest.evidence import simultaneous_get, summarize
-from tools import launch
 from tools.devserver import run_options
 
 
@@ -15,8 +15,7 @@ def test_threads_and_processes_together_raise_value_error(options):
     """app.run(threaded=True, processes=2) fails; so does app.run(processes=4), because
     app.run() is threaded unless told otherwise."""
     with pytest.raises(ValueError, match="Cannot have a multi-thread and multi-process server"):
-        create_app().run(host="127.0.0.1", port=launch.free_port(), use_reloader=False,
-                         **options)
+        create_app().run(host="127.0.0.1", port=launch.free_port(), use_reloader=False, **options)
 
 
 def test_the_processes_mode_passes_threaded_false():
@@ -56,8 +55,7 @@ def test_processes_mode_forks_a_child_per_request_at_most_n_at_once(dev):
     assert seen["processes"] == 6  # a fresh child for every request
     assert seen["max_in_flight"] <= 4
     server_pid = dev.process.pid  # tools.devserver runs the server in its own process
-    assert all(r.json()["pid"] != server_pid and r.json()["ppid"] == server_pid
-               for r in responses)
+    assert all(r.json()["pid"] != server_pid and r.json()["ppid"] == server_pid for r in responses)
 
 
 @pytest.mark.parametrize("dev", ["single", "threaded", "processes"], indirect=True)

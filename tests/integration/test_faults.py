@@ -20,8 +20,8 @@ import pytest
 import requests
 from helpers import wait_until
 
-from tools import launch
-from tools.launch import SETUPS
+from harness import launch
+from harness.launch import SETUPS
 
 # Short worker timeout for this module's own stack, so a hung sync request is killed in
 # seconds (production: 30 s). Requests here take 20 ms; nothing else is affected.
@@ -35,9 +35,10 @@ FAULT_KEEPALIVE = 1
 @pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory):
     """A stack of this module's own: these tests kill and reload its workers."""
-    with launch.native_stack(tmp_path_factory.mktemp("faults") / "stack.log",
-                             env={"GUNICORN_TIMEOUT": str(FAULT_TIMEOUT),
-                                  "GUNICORN_KEEPALIVE": str(FAULT_KEEPALIVE)}) as stack:
+    with launch.native_stack(
+        tmp_path_factory.mktemp("faults") / "stack.log",
+        env={"GUNICORN_TIMEOUT": str(FAULT_TIMEOUT), "GUNICORN_KEEPALIVE": str(FAULT_KEEPALIVE)},
+    ) as stack:
         yield stack
 
 
@@ -103,13 +104,22 @@ def test_a_graceful_reload_under_load_fails_no_request(fault_stack, setup):
     with SteadyClient(fault_stack.load(setup, "/api/io?ms=20")) as client:
         old_pids = set(client.pids)
         os.kill(master, signal.SIGHUP)
-        wait_until(lambda: len(re.findall(rf"{setup}\.1 .*Booting worker", fault_stack.log()))
-                   >= boots_before + workers, timeout=30, what="new workers after SIGHUP")
-        wait_until(lambda: set(client.pids) - old_pids, timeout=30,
-                   what="a reloaded worker to serve")
+        wait_until(
+            lambda: (
+                len(re.findall(rf"{setup}\.1 .*Booting worker", fault_stack.log()))
+                >= boots_before + workers
+            ),
+            timeout=30,
+            what="new workers after SIGHUP",
+        )
+        wait_until(
+            lambda: set(client.pids) - old_pids, timeout=30, what="a reloaded worker to serve"
+        )
         client.keep_going()
-    print(f"\n{setup} SIGHUP reload: {client.total} requests, {client.failed} failed "
-          f"({dict(client.counts)})")
+    print(
+        f"\n{setup} SIGHUP reload: {client.total} requests, {client.failed} failed "
+        f"({dict(client.counts)})"
+    )
     assert client.failed == 0
 
 
@@ -119,12 +129,16 @@ def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack,
         victim = client.pids.most_common(1)[0][0]
         log_before = len(fault_stack.log())
         os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: re.search(rf"{setup}\.1 .*Booting worker",
-                                     fault_stack.log()[log_before:]),
-                   timeout=30, what="the master to replace the dead worker")
+        wait_until(
+            lambda: re.search(rf"{setup}\.1 .*Booting worker", fault_stack.log()[log_before:]),
+            timeout=30,
+            what="the master to replace the dead worker",
+        )
         client.keep_going(100)
-    print(f"\n{setup} SIGKILL of worker {victim}: {client.total} requests, {client.failed} "
-          f"failed ({dict(client.counts)})")
+    print(
+        f"\n{setup} SIGKILL of worker {victim}: {client.total} requests, {client.failed} "
+        f"failed ({dict(client.counts)})"
+    )
     assert client.failed == 0
 
 
@@ -141,18 +155,24 @@ def test_pauses_around_gunicorns_keepalive_expiry_cause_no_502(fault_stack, setu
             response = session.get(fault_stack.load(setup, "/api/whoami"), timeout=10)
             statuses[response.status_code] += 1
             time.sleep(gap)
-    races = len(re.findall(rf"(reset by peer|prematurely closed).*GET /{setup}/api/whoami",
-                           fault_stack.log()))
-    print(f"\n{setup} keep-alive expiry: {sum(statuses.values())} requests after gaps of "
-          f"{min(gaps):.2f}-{max(gaps):.2f} s, statuses {dict(statuses)}, races nginx hit "
-          f"and retried: {races}")
+    races = len(
+        re.findall(
+            rf"(reset by peer|prematurely closed).*GET /{setup}/api/whoami", fault_stack.log()
+        )
+    )
+    print(
+        f"\n{setup} keep-alive expiry: {sum(statuses.values())} requests after gaps of "
+        f"{min(gaps):.2f}-{max(gaps):.2f} s, statuses {dict(statuses)}, races nginx hit "
+        f"and retried: {races}"
+    )
     assert statuses == Counter({200: len(gaps)})
 
 
 def test_a_hung_sync_request_costs_its_worker_and_gets_a_json_502(fault_stack):
     started = time.monotonic()
-    response = requests.get(fault_stack.url("sync", f"/api/io?ms={FAULT_TIMEOUT * 3000}"),
-                            timeout=60)
+    response = requests.get(
+        fault_stack.url("sync", f"/api/io?ms={FAULT_TIMEOUT * 3000}"), timeout=60
+    )
     elapsed = time.monotonic() - started
     print(f"\nhung sync request: {response.status_code} after {elapsed:.1f} s")
     # Gunicorn kills the worker at `timeout` and answers a bare 500; nginx turns it into JSON.
@@ -197,8 +217,11 @@ def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(setup, tmp_
         for client in clients:
             client.start()
         # In flight = accepted by a worker (and not answered yet: they take 2 s).
-        wait_until(lambda: accepted_connections(port) >= 3 and not results, timeout=5,
-                   what="the requests to be accepted")
+        wait_until(
+            lambda: accepted_connections(port) >= 3 and not results,
+            timeout=5,
+            what="the requests to be accepted",
+        )
         server.process.send_signal(signal.SIGTERM)
         wait_until(lambda: _refused(port), timeout=5, what="new connections to be refused")
         for client in clients:
@@ -252,7 +275,9 @@ def test_slowloris_starves_sync_exposed_directly_but_not_behind_nginx(fault_stac
     finally:
         for s in attackers:
             s.close()
-    print(f"\nslowloris ({workers * 2} slow connections): sync direct served "
-          f"{served_direct}/3 legit requests, behind nginx {served_via_nginx}/3")
+    print(
+        f"\nslowloris ({workers * 2} slow connections): sync direct served "
+        f"{served_direct}/3 legit requests, behind nginx {served_via_nginx}/3"
+    )
     assert served_direct == 0
     assert served_via_nginx == 3

@@ -11,8 +11,8 @@ import pytest
 import requests
 from helpers import wait_until
 
+from harness.launch import SETUPS
 from loadtest.evidence import simultaneous_get
-from tools.launch import SETUPS
 
 K = 48
 
@@ -45,8 +45,10 @@ def test_exactly_k_requests_spread_over_workers_are_counted_exactly_k_times(nati
         assert [r.status_code for r in responses] == [200] * 8
         pids |= {r.json()["pid"] for r in responses}
     after = scrape(native_stack, setup)
-    print(f"\n{setup}: {K} requests over {len(pids)} worker processes, counted "
-          f"{total(after, 'http_requests_total', **labels) - before:g}")
+    print(
+        f"\n{setup}: {K} requests over {len(pids)} worker processes, counted "
+        f"{total(after, 'http_requests_total', **labels) - before:g}"
+    )
     assert len(pids) >= 2
     assert total(after, "http_requests_total", **labels) - before == K
     hist = {"route": "/api/whoami", "method": "GET", "worker_class": setup}
@@ -61,22 +63,29 @@ def test_requests_in_flight_are_summed_over_workers_while_they_run(native_stack)
         done.set()
 
     threading.Thread(target=burst, daemon=True).start()
-    wait_until(lambda: total(scrape(native_stack, "gevent"), "http_requests_in_flight") >= 6,
-               timeout=5, what="6 requests in flight")
+    wait_until(
+        lambda: total(scrape(native_stack, "gevent"), "http_requests_in_flight") >= 6,
+        timeout=5,
+        what="6 requests in flight",
+    )
     wait_until(done.is_set, timeout=15, what="the burst to finish")
     assert total(scrape(native_stack, "gevent"), "http_requests_in_flight") == 0
 
 
 def test_a_killed_worker_stops_counting_as_a_live_process(native_stack):
     workers = native_stack.configs()["sync"]["workers"]
-    served = {r.json()["pid"] for r in simultaneous_get(
-        [native_stack.load("sync", "/api/whoami")] * workers * 2)}
+    served = {
+        r.json()["pid"]
+        for r in simultaneous_get([native_stack.load("sync", "/api/whoami")] * workers * 2)
+    }
     victim = sorted(served)[0]
     os.kill(victim, signal.SIGKILL)
 
     def replacement_served() -> bool:
-        pids = {r.json()["pid"] for r in simultaneous_get(
-            [native_stack.load("sync", "/api/whoami")] * workers * 2)}
+        pids = {
+            r.json()["pid"]
+            for r in simultaneous_get([native_stack.load("sync", "/api/whoami")] * workers * 2)
+        }
         return bool(pids - served)
 
     wait_until(replacement_served, timeout=30, what="a replacement worker to serve")
@@ -96,4 +105,5 @@ def test_the_metrics_report_worker_processes_and_threads(native_stack):
     assert total(text, "app_worker_processes", worker_class="gthread") >= 1
     # gthread workers run a thread pool: more OS threads than processes.
     assert total(text, "app_worker_threads", worker_class="gthread") > total(
-        text, "app_worker_processes", worker_class="gthread")
+        text, "app_worker_processes", worker_class="gthread"
+    )

@@ -10,8 +10,8 @@ import pytest
 import requests
 from helpers import wait_until
 
+from harness.launch import SETUPS, gunicorn_slots
 from loadtest.evidence import simultaneous_get, summarize
-from tools.launch import SETUPS, gunicorn_slots
 
 SIMULTANEOUS = 20
 IO_MS = 300
@@ -41,14 +41,18 @@ def test_each_setup_prints_its_resolved_config_as_one_json_line_at_boot(native_s
 
 def test_a_client_request_id_round_trips_through_nginx_and_the_app(native_stack):
     request_id = f"test-{uuid.uuid4().hex}"
-    response = requests.get(native_stack.url("gthread", "/api/whoami"),
-                            headers={"X-Request-ID": request_id}, timeout=5)
+    response = requests.get(
+        native_stack.url("gthread", "/api/whoami"), headers={"X-Request-ID": request_id}, timeout=5
+    )
     assert response.headers["X-Request-ID"] == request_id
     assert response.json()["request_id"] == request_id
     # nginx and Gunicorn both log it as JSON, so one request can be followed across both.
     # (nginx writes its line after the response is sent: poll the log briefly.)
-    lines = wait_until(lambda: json_log_lines(native_stack, request_id, 2), timeout=5,
-                       what=f"nginx and Gunicorn to log {request_id}")
+    lines = wait_until(
+        lambda: json_log_lines(native_stack, request_id, 2),
+        timeout=5,
+        what=f"nginx and Gunicorn to log {request_id}",
+    )
     by_log = {line["log"]: line for line in lines}
     assert by_log["nginx_access"]["upstream"] == native_stack.configs()["gthread"]["bind"][0]
     assert by_log["nginx_access"]["setup"] == "/gthread"
@@ -69,8 +73,7 @@ def json_log_lines(stack, request_id: str, count: int) -> list[dict]:
 
 def test_nginx_generates_a_request_id_when_absent_or_malformed(native_stack):
     for headers in ({}, {"X-Request-ID": "x" * 500}, {"X-Request-ID": "bad id\t<>"}):
-        response = requests.get(native_stack.url("sync", "/api/whoami"), headers=headers,
-                                timeout=5)
+        response = requests.get(native_stack.url("sync", "/api/whoami"), headers=headers, timeout=5)
         generated = response.headers["X-Request-ID"]
         assert re.fullmatch(r"[0-9a-f]{32}", generated)
         assert response.json()["request_id"] == generated
@@ -90,8 +93,9 @@ def test_a_bad_query_value_is_a_400_json_through_nginx(native_stack):
 
 
 def test_an_unknown_host_is_refused_with_421_and_never_proxied(native_stack):
-    response = requests.get(native_stack.url("sync", "/api/whoami"),
-                            headers={"Host": "evil.example"}, timeout=5)
+    response = requests.get(
+        native_stack.url("sync", "/api/whoami"), headers={"Host": "evil.example"}, timeout=5
+    )
     assert response.status_code == 421
     assert response.json()["error"] == "misdirected_request"
 
@@ -108,8 +112,9 @@ def test_the_index_page_is_served_by_nginx_and_version_banners_are_off(native_st
 def test_nginx_errors_are_json(native_stack):
     missing = requests.get(native_stack.base_url + "/no-such-page", timeout=5)
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
-    too_big = requests.post(native_stack.url("sync", "/api/whoami"), data=b"x" * (2 << 20),
-                            timeout=10)
+    too_big = requests.post(
+        native_stack.url("sync", "/api/whoami"), data=b"x" * (2 << 20), timeout=10
+    )
     assert too_big.status_code == 413 and too_big.json()["error"] == "payload_too_large"
 
 
@@ -118,6 +123,7 @@ def test_the_gevent_workers_patch_before_anything_is_imported_unpatched(native_s
 
 
 # --- Who serves 20 simultaneous requests: the concurrency model, from the server's clock ---
+
 
 def serve_simultaneously(native_stack, setup: str, path: str) -> list[dict]:
     responses = simultaneous_get([native_stack.load(setup, path)] * SIMULTANEOUS)
@@ -151,9 +157,12 @@ def test_gevent_overlaps_all_requests_inside_one_os_thread_per_process(native_st
 
 # --- Isolation: a global leaks between concurrent requests, flask.g never does -----------
 
+
 def isolation_results(native_stack, setup: str) -> list[dict]:
-    urls = [native_stack.load(setup, f"/api/isolation?token=t{i}-{uuid.uuid4().hex[:8]}&ms={IO_MS}")
-            for i in range(SIMULTANEOUS)]
+    urls = [
+        native_stack.load(setup, f"/api/isolation?token=t{i}-{uuid.uuid4().hex[:8]}&ms={IO_MS}")
+        for i in range(SIMULTANEOUS)
+    ]
     responses = simultaneous_get(urls)
     assert [r.status_code for r in responses] == [200] * SIMULTANEOUS
     return [r.json() for r in responses]

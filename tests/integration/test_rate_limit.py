@@ -19,15 +19,17 @@ CLIENT = ("127.0.0.2", 0)
 def hammer(url: str, count: int) -> list[tuple[int, dict, dict]]:
     """``count`` GETs back to back on one keep-alive connection from 127.0.0.2."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5,
-                                            source_address=CLIENT)
+    connection = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=5, source_address=CLIENT
+    )
     results = []
     try:
         for _ in range(count):
             connection.request("GET", parts.path, headers={"Host": "localhost"})
             response = connection.getresponse()
-            results.append((response.status, dict(response.getheaders()),
-                            json.loads(response.read())))
+            results.append(
+                (response.status, dict(response.getheaders()), json.loads(response.read()))
+            )
     finally:
         connection.close()
     return results
@@ -43,8 +45,11 @@ def test_a_client_over_its_rate_gets_429_json_and_is_served_again_after(native_s
     assert body["error"] == "too_many_requests"
     assert headers["X-Request-ID"]  # the refusal still carries the usual headers
     # The limiter refills: the same client is served again shortly.
-    wait_until(lambda: hammer(url, 1)[0][0] == 200, timeout=10,
-               what="the rate limit to let the client through again")
+    wait_until(
+        lambda: hammer(url, 1)[0][0] == 200,
+        timeout=10,
+        what="the rate limit to let the client through again",
+    )
 
 
 def test_the_load_port_has_no_rate_limit(native_stack):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from loadtest import report
+from harness import report
 
 TARGETS = ["sync", "gthread", "gevent", "dev-single", "dev-threaded", "dev-processes"]
 USERS = [2, 10]
@@ -19,15 +19,35 @@ TOLERANCE = 1.15
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    assert report.main(["--out", str(out), "--seconds", "2", "--users", *map(str, USERS),
-                        "--scenarios", "io", "cpu", "isolation", "--io-ms", str(IO_MS),
-                        "--no-locust-html"]) == 0
+    assert (
+        report.main(
+            [
+                "--out",
+                str(out),
+                "--seconds",
+                "2",
+                "--users",
+                *map(str, USERS),
+                "--scenarios",
+                "io",
+                "cpu",
+                "isolation",
+                "--io-ms",
+                str(IO_MS),
+                "--no-locust-html",
+            ]
+        )
+        == 0
+    )
     return out, json.loads((out / "report.json").read_text())
 
 
 def runs(data, scenario, users=None):
-    return {r["target"]: r for r in data["runs"]
-            if r["scenario"] == scenario and (users is None or r["users"] == users)}
+    return {
+        r["target"]: r
+        for r in data["runs"]
+        if r["scenario"] == scenario and (users is None or r["users"] == users)
+    }
 
 
 def test_every_setup_has_a_row_for_every_scenario_and_user_count(built):

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tools import launch
+from harness import launch
 
 ROOT = launch.ROOT
 
@@ -19,10 +19,12 @@ ROOT = launch.ROOT
 @pytest.fixture(scope="module")
 def tls_stack(tmp_path_factory):
     certs = tmp_path_factory.mktemp("certs")
-    subprocess.run([str(ROOT / "tools" / "make-dev-cert.sh"), str(certs)], check=True,
-                   capture_output=True)
-    with launch.native_stack(tmp_path_factory.mktemp("tls") / "stack.log",
-                             tls_cert_dir=certs) as stack:
+    subprocess.run(
+        [str(ROOT / "tools" / "make-dev-cert.sh"), str(certs)], check=True, capture_output=True
+    )
+    with launch.native_stack(
+        tmp_path_factory.mktemp("tls") / "stack.log", tls_cert_dir=certs
+    ) as stack:
         stack.ca_file = str(certs / "tls.crt")
         yield stack
 
@@ -51,8 +53,9 @@ def test_tls_1_0_and_1_1_are_refused(tls_stack, version):
         handshake(tls_stack, version)
 
 
-@pytest.mark.parametrize("version, name", [(ssl.TLSVersion.TLSv1_2, "TLSv1.2"),
-                                           (ssl.TLSVersion.TLSv1_3, "TLSv1.3")])
+@pytest.mark.parametrize(
+    "version, name", [(ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")]
+)
 def test_tls_1_2_and_1_3_are_accepted(tls_stack, version, name):
     assert handshake(tls_stack, version)[0] == name
 
@@ -71,8 +74,12 @@ def test_an_unknown_server_name_gets_no_handshake(tls_stack):
 
 
 def test_plain_http_redirects_to_https_permanently(tls_stack):
-    response = requests.get(tls_stack.url("sync", "/api/whoami?x=1"), allow_redirects=False,
-                            timeout=5, headers={"Host": "localhost"})
+    response = requests.get(
+        tls_stack.url("sync", "/api/whoami?x=1"),
+        allow_redirects=False,
+        timeout=5,
+        headers={"Host": "localhost"},
+    )
     assert response.status_code == 301
     assert response.headers["Location"] == f"{tls_stack.https_url}/sync/api/whoami?x=1"
     # nginx's own liveness still answers over HTTP, for the container healthcheck.
@@ -80,8 +87,9 @@ def test_plain_http_redirects_to_https_permanently(tls_stack):
 
 
 def test_https_answers_carry_hsts(tls_stack):
-    response = requests.get(f"{tls_stack.https_url}/sync/api/whoami", verify=tls_stack.ca_file,
-                            timeout=5)
+    response = requests.get(
+        f"{tls_stack.https_url}/sync/api/whoami", verify=tls_stack.ca_file, timeout=5
+    )
     assert response.status_code == 200
     assert response.headers["Strict-Transport-Security"].startswith("max-age=63072000")
 
@@ -89,7 +97,8 @@ def test_https_answers_carry_hsts(tls_stack):
 @pytest.mark.parametrize("setup", launch.SETUPS)
 def test_the_app_sees_https_and_builds_https_urls(tls_stack, setup):
     """The classic bug: request.url is always http:// behind a TLS-terminating proxy."""
-    body = requests.get(f"{tls_stack.https_url}/{setup}/api/whoami", verify=tls_stack.ca_file,
-                        timeout=5).json()
+    body = requests.get(
+        f"{tls_stack.https_url}/{setup}/api/whoami", verify=tls_stack.ca_file, timeout=5
+    ).json()
     assert body["scheme"] == "https"
     assert body["url"] == f"{tls_stack.https_url}/{setup}/api/whoami"

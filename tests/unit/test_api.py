@@ -12,8 +12,18 @@ def client():
     return create_app({"TESTING": True}).test_client()
 
 
-EVIDENCE_FIELDS = {"worker_class", "pid", "ppid", "thread_id", "thread_name", "greenlet_id",
-                   "hostname", "request_id", "started_at", "finished_at"}
+EVIDENCE_FIELDS = {
+    "worker_class",
+    "pid",
+    "ppid",
+    "thread_id",
+    "thread_name",
+    "greenlet_id",
+    "hostname",
+    "request_id",
+    "started_at",
+    "finished_at",
+}
 
 
 def test_whoami_reports_the_process_thread_and_timing_of_the_request(client):
@@ -26,11 +36,15 @@ def test_whoami_reports_the_process_thread_and_timing_of_the_request(client):
 def test_worker_class_is_read_from_the_wsgi_environ(client):
     body = client.get("/api/whoami", environ_base={"SERVER_SOFTWARE": "Werkzeug/3.1"}).get_json()
     assert body["worker_class"] == "werkzeug"
-    body = client.get("/api/whoami", environ_overrides={"SERVER_SOFTWARE": "gunicorn/27.0.1",
-                                                        "wsgi.multithread": True}).get_json()
+    body = client.get(
+        "/api/whoami",
+        environ_overrides={"SERVER_SOFTWARE": "gunicorn/27.0.1", "wsgi.multithread": True},
+    ).get_json()
     assert body["worker_class"] == "gthread"
-    body = client.get("/api/whoami", environ_overrides={"SERVER_SOFTWARE": "gunicorn/27.0.1",
-                                                        "wsgi.multithread": False}).get_json()
+    body = client.get(
+        "/api/whoami",
+        environ_overrides={"SERVER_SOFTWARE": "gunicorn/27.0.1", "wsgi.multithread": False},
+    ).get_json()
     assert body["worker_class"] == "sync"
 
 
@@ -51,8 +65,10 @@ def test_io_and_cpu_default_to_100_ms_when_ms_is_missing(client):
 
 
 @pytest.mark.parametrize("endpoint", ["/api/io", "/api/cpu", "/api/isolation?token=t&"])
-@pytest.mark.parametrize("value", ["abc", "-1", "10001", "1.5", "", "1e3", "%20", "99999999999",
-                                   "NaN", "0x10", "+5", "١٢"])
+@pytest.mark.parametrize(
+    "value",
+    ["abc", "-1", "10001", "1.5", "", "1e3", "%20", "99999999999", "NaN", "0x10", "+5", "١٢"],
+)
 def test_a_bad_ms_value_is_a_400_that_says_what_is_allowed(client, endpoint, value):
     sep = "&" if endpoint.endswith("&") else "?"
     response = client.get(f"{endpoint.rstrip('&')}{sep}ms={value}")
@@ -87,8 +103,12 @@ def test_isolation_needs_a_short_safe_token(client, token):
 def test_isolation_reports_every_store_intact_without_concurrency(client):
     body = client.get("/api/isolation?token=abc_123&ms=1").get_json()
     assert body["token"] == "abc_123"
-    assert set(body["stores"]) == {"module_global", "dict_by_thread_ident",
-                                   "dict_by_os_thread_id", "flask_g"}
+    assert set(body["stores"]) == {
+        "module_global",
+        "dict_by_thread_ident",
+        "dict_by_os_thread_id",
+        "flask_g",
+    }
     assert all(store["intact"] for store in body["stores"].values())
     assert body["leaked"] == []
 
@@ -105,11 +125,14 @@ def test_readiness_is_503_until_the_app_is_initialised():
     assert response.status_code == 503
 
 
-@pytest.mark.parametrize("method, url, status, error", [
-    ("GET", "/nope", 404, "not_found"),
-    ("POST", "/api/whoami", 405, "method_not_allowed"),
-    ("DELETE", "/api/io", 405, "method_not_allowed"),
-])
+@pytest.mark.parametrize(
+    "method, url, status, error",
+    [
+        ("GET", "/nope", 404, "not_found"),
+        ("POST", "/api/whoami", 405, "method_not_allowed"),
+        ("DELETE", "/api/io", 405, "method_not_allowed"),
+    ],
+)
 def test_http_errors_are_json_not_html(client, method, url, status, error):
     response = client.open(url, method=method)
     assert response.status_code == status
@@ -129,6 +152,7 @@ def test_a_body_over_the_limit_is_a_413_json():
     @app.post("/echo")
     def echo():
         from flask import request
+
         return {"size": len(request.get_data())}
 
     response = app.test_client().post("/echo", data=b"x" * 100)
@@ -157,10 +181,10 @@ def test_a_400_from_werkzeug_is_json_too(client):
     @app.post("/json")
     def take_json():
         from flask import request
+
         return {"got": request.get_json()}
 
-    response = app.test_client().post("/json", data="{not json",
-                                      content_type="application/json")
+    response = app.test_client().post("/json", data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.get_json()["error"] == "bad_request"
 
@@ -195,12 +219,14 @@ class TestRequestId:
 def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_proxy():
     forwarded = {"X-Forwarded-For": "6.6.6.6"}
     direct = create_app({"TESTING": True}).test_client()
-    body = direct.get("/api/whoami", headers=forwarded,
-                      environ_base={"REMOTE_ADDR": "10.0.0.9"}).get_json()
+    body = direct.get(
+        "/api/whoami", headers=forwarded, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    ).get_json()
     assert body["client_addr"] == "10.0.0.9"  # no trusted proxy: the header is ignored
     proxied = create_app({"TESTING": True, "TRUSTED_PROXY_HOPS": 1}).test_client()
-    body = proxied.get("/api/whoami", headers=forwarded,
-                       environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_json()
+    body = proxied.get(
+        "/api/whoami", headers=forwarded, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    ).get_json()
     assert body["client_addr"] == "6.6.6.6"  # what the one trusted proxy reported
 
 
@@ -223,7 +249,6 @@ def test_metrics_count_requests_by_route_method_status_and_worker_class(client):
     client.get("/api/whoami")
     client.get("/api/io?ms=x")
     text = client.get("/metrics").get_data(as_text=True)
-    sample = ('http_requests_total{method="GET",route="/api/io",status="400",'
-              'worker_class="unknown"}')
+    sample = 'http_requests_total{method="GET",route="/api/io",status="400",worker_class="unknown"}'
     assert sample in text
     assert "http_request_duration_seconds_bucket" in text

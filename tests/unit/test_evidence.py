@@ -14,21 +14,34 @@ def test_back_to_back_spans_do_not_overlap():
 
 
 def body(pid, thread, greenlet, start, end):
-    return {"hostname": "h", "pid": pid, "thread_id": thread, "greenlet_id": greenlet,
-            "started_at": start, "finished_at": end}
+    return {
+        "hostname": "h",
+        "pid": pid,
+        "thread_id": thread,
+        "greenlet_id": greenlet,
+        "started_at": start,
+        "finished_at": end,
+    }
 
 
 def test_summarize_counts_processes_threads_and_greenlets():
     bodies = [body(1, 10, None, 0, 1), body(1, 11, None, 0, 1), body(2, 20, None, 1, 2)]
     seen = summarize(bodies)
-    assert seen == {"requests": 3, "max_in_flight": 2, "processes": 2, "threads": 3,
-                    "greenlets": 0, "threads_per_process": 2, "wall_seconds": 2}
+    assert seen == {
+        "requests": 3,
+        "max_in_flight": 2,
+        "processes": 2,
+        "threads": 3,
+        "greenlets": 0,
+        "threads_per_process": 2,
+        "wall_seconds": 2,
+    }
     greenlets = summarize([body(1, 10, g, 0, 1) for g in range(5)])
     assert (greenlets["greenlets"], greenlets["threads_per_process"]) == (5, 1)
 
 
 def test_waves_count_rounds_of_service():
-    from loadtest.report import count_waves
+    from harness.report import count_waves
 
     one_round = [body(1, t, None, 0.00, 0.30) for t in range(5)]
     second_round = [body(1, t, None, 0.30, 0.60) for t in range(5)]
@@ -38,7 +51,7 @@ def test_waves_count_rounds_of_service():
 
 
 def test_percentiles_follow_locusts_rule():
-    from loadtest.runner import percentile
+    from harness.runner import percentile
 
     times = {"100": 90, "200": 9, "900": 1}
     assert percentile(times, 0.50) == 100

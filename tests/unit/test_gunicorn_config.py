@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import os
 import re
-import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from gunicorn_conf import SETUPS
+from gunicorn_conf.cpus import usable_cpus
+
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "app" / "gunicorn"
-SETUPS = ("sync", "gthread", "gevent")
 
 
 def resolved(setup: str, **env: str) -> dict[str, str]:
     """Every setting as Gunicorn resolves it from the config file and the environment."""
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith(("GUNICORN_", "WEB_CONCURRENCY"))}
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "WEB_CONCURRENCY"))
+    }
     environ.update(env)
     out = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--print-config", "-c", str(CONFIGS / f"{setup}.py")],
-        capture_output=True, text=True, env=environ, cwd=ROOT, check=True,
+        [sys.executable, "-m", "gunicorn", "--print-config", "-c", f"python:gunicorn_conf.{setup}"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+        check=True,
     ).stdout
     return dict(re.findall(r"^(\w+)\s+= (.*)$", out, re.M))
-
-
-def base_namespace() -> dict:
-    return runpy.run_path(str(CONFIGS / "base.py"))
 
 
 @pytest.mark.parametrize("setup", SETUPS)
@@ -44,7 +45,7 @@ def test_sync_pins_one_thread_so_gunicorn_cannot_turn_it_into_gthread():
 
 
 def test_worker_counts_follow_the_usable_cpus_and_the_environment_overrides_them():
-    cpus = base_namespace()["CPUS"]
+    cpus = usable_cpus()
     assert resolved("sync")["workers"] == str(2 * cpus + 1)
     assert resolved("gthread")["workers"] == str(cpus)
     assert resolved("gevent")["workers"] == str(cpus)
@@ -68,7 +69,6 @@ def test_shared_settings_come_from_base_for_every_setup(setup):
 
 
 def test_usable_cpus_honours_a_cgroup_quota(tmp_path):
-    usable_cpus = base_namespace()["usable_cpus"]
     affinity = len(os.sched_getaffinity(0))
     quota = tmp_path / "cpu.max"
     quota.write_text("100000 100000\n")
@@ -83,11 +83,12 @@ def test_usable_cpus_honours_a_cgroup_quota(tmp_path):
 def test_the_configs_never_import_the_app_or_flask():
     """The master must not load Flask (and with it ssl) before gevent's workers patch."""
     code = (
-        "import runpy, sys;"
-        f"runpy.run_path({str(CONFIGS / 'gevent.py')!r});"
-        "print(sorted(m for m in ('flask', 'app', 'werkzeug') if m in sys.modules))"
+        "import sys; import gunicorn_conf.gevent;"
+        "print(sorted(m for m in ('flask', 'app', 'werkzeug', 'ssl') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -97,12 +98,12 @@ def nginx_seconds(directive: str, file: str) -> set[int]:
 
 
 def test_gunicorn_outlives_nginx_upstream_keepalive_so_nginx_never_reuses_a_closing_connection():
-    nginx_idle = nginx_seconds("keepalive_timeout", "snippets/upstream-keepalive.conf")
+    nginx_idle = nginx_seconds("keepalive_timeout", "snippets/upstream/keepalive.conf")
     assert nginx_idle, "the upstream keep-alive snippet sets keepalive_timeout"
     for setup in SETUPS:
         assert int(resolved(setup)["keepalive"]) > max(nginx_idle)
 
 
 def test_nginx_waits_longer_than_gunicorns_worker_timeout():
-    (read_timeout,) = nginx_seconds("proxy_read_timeout", "snippets/proxy.conf")
+    (read_timeout,) = nginx_seconds("proxy_read_timeout", "snippets/location/proxy.conf")
     assert read_timeout > int(resolved("sync")["timeout"])

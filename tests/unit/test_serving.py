@@ -36,6 +36,11 @@ def test_the_app_package_imports_no_server():
         "import sys; from app import create_app; create_app();"
         "print(sorted(m for m in ('gunicorn', 'gevent', 'greenlet', 'locust') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=serving.__file__.rsplit("/app/", 1)[0])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=serving.__file__.rsplit("/app/", 1)[0],
+    )
     assert out.stdout.strip() == "[]"

@@ -29,8 +29,13 @@ print(json.dumps({"ticks": ticks, "step": StepRamp.step_users, "max": StepRamp.m
 
 
 def test_step_ramp_adds_users_in_steps_then_stops():
-    out = subprocess.run([sys.executable, "-c", DRIVE_THE_SHAPE], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", DRIVE_THE_SHAPE],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     counts = [tick[0] for tick in result["ticks"] if tick]
     assert counts[0] == result["step"]

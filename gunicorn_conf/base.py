@@ -1,0 +1,197 @@
+"""Gunicorn settings shared by the three setups (sync.py, gthread.py, gevent.py).
+
+Read this file with https://docs.gunicorn.org/en/stable/settings.html open. Each setup module
+imports everything from here and sets only what truly differs: the worker class and its
+concurrency knobs. Every value assumes the deployment this project ships: Gunicorn behind
+nginx, which buffers slow clients and keeps connections to Gunicorn alive
+(nginx/snippets/upstream/keepalive.conf). Measured effects of these values are in
+docs/bench/bench.md; the comments below give the rule, not the figures.
+
+Environment overrides (all optional): GUNICORN_BIND, GUNICORN_TIMEOUT, GUNICORN_KEEPALIVE,
+WEB_CONCURRENCY (workers), GUNICORN_THREADS (gthread), GUNICORN_WORKER_CONNECTIONS (gevent),
+GUNICORN_MAX_REQUESTS, GUNICORN_LOG_LEVEL, FORWARDED_ALLOW_IPS, PROMETHEUS_MULTIPROC_DIR.
+
+This module must not import the app (or Flask): it runs in the master process, and for the
+gevent setup nothing that opens locks or ssl may load before the worker monkey-patches.
+(prometheus_client is imported only inside a hook, after the workers are forked.)
+"""
+
+import json
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+
+from gunicorn.glogging import Logger
+
+from gunicorn_conf.cpus import usable_cpus
+
+
+def env_int(name, default):
+    """An integer from the environment, or ``default`` when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+# Worker counts in the setup modules are derived from this (gunicorn_conf/cpus.py).
+CPUS = usable_cpus()
+
+# --- The WSGI app ------------------------------------------------------------------------
+wsgi_app = "app:create_app()"
+
+# --- Server socket -----------------------------------------------------------------------
+# 0.0.0.0 inside a container: only the compose network can reach it (the port is never
+# published). Natively, bind to loopback (tools/native_stack.py does).
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# Connections the kernel queues while every worker is busy. nginx holds slow clients, so this
+# queue only absorbs bursts; the kernel caps it at net.core.somaxconn (compose raises that to
+# match). A short backlog turns a burst into connection errors, i.e. 502s at nginx.
+backlog = 2048
+
+# --- Worker processes --------------------------------------------------------------------
+# The setup modules set worker_class, workers and threads / worker_connections.
+# Heartbeat limit. Under the sync worker this also kills a request running longer than this
+# (the client gets a 502 from nginx). Under gthread and gevent it only catches a worker whose
+# main loop stopped (a CPU-bound greenlet, a deadlock): a slow request there is *not* killed,
+# and nginx's proxy_read_timeout (nginx/snippets/location/proxy.conf) is what bounds it. Above the
+# app's 10 s maximum work time (app/settings.py).
+timeout = env_int("GUNICORN_TIMEOUT", 30)
+# On SIGTERM / SIGHUP, workers finish in-flight requests for up to this long. Compose's
+# stop_grace_period and Kubernetes' terminationGracePeriodSeconds must be longer, or the
+# container is SIGKILLed mid-drain.
+graceful_timeout = 30
+# Seconds an idle keep-alive connection stays open (gthread and gevent; sync closes every
+# connection). MUST be longer than nginx's upstream keepalive_timeout (60 s,
+# nginx/snippets/upstream/keepalive.conf): if Gunicorn closes first, nginx may reuse a
+# connection just as it closes and answer 502 "upstream prematurely closed connection".
+keepalive = env_int("GUNICORN_KEEPALIVE", 75)
+# Recycle each worker after this many requests, to bound slow memory leaks; the jitter
+# staggers the restarts so workers never all restart at once. A restart costs about a second
+# of that worker's capacity (exit, the master notices, the new worker imports the app), so
+# keep restarts to a few a minute at full load: a low value throttles throughput and
+# lengthens the tail. Gunicorn's default is 0 (never).
+max_requests = env_int("GUNICORN_MAX_REQUESTS", 200000)
+max_requests_jitter = max_requests // 10
+# Import the app in each worker, after the fork, not in the master. Required for gevent
+# (the worker must monkey-patch before the app imports ssl, threading, socket); kept for all
+# three so SIGHUP reloads code the same way everywhere.
+preload_app = False
+# The heartbeat file is fchmod-ed on every loop; on a disk-backed or overlay filesystem that
+# can stall workers. /dev/shm is memory-backed in containers and on Linux hosts.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# --- Requests ----------------------------------------------------------------------------
+# nginx (large_client_header_buffers 4 8k, nginx/snippets/http/basics.conf) is the one that
+# limits request size, and answers in JSON. These are set so that what nginx accepts is never
+# rejected here with a bare HTML 400/431: the same 8 KiB line (8190 is Gunicorn's maximum),
+# and a header count that only nginx's 32 KiB total can reach (Gunicorn's default of 100
+# would refuse with a 431).
+limit_request_line = 8190
+limit_request_fields = 32768
+
+# --- Proxy trust -------------------------------------------------------------------------
+# Only the proxy may set X-Forwarded-Proto & co. Loopback natively; the compose file sets
+# the app network's subnet. Never "*" unless nothing but the proxy can reach Gunicorn.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# --- Logging -----------------------------------------------------------------------------
+# Both to the standard streams: the container runtime / journald collects them.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# --- Control -----------------------------------------------------------------------------
+# Gunicorn 25+ opens a control socket at $HOME/.gunicorn/gunicorn.ctl by default: several
+# instances on one host would share that path, and a read-only container cannot create it.
+# Nothing here uses gunicornc, so it is off.
+control_socket_disable = True
+
+# --- Metrics across workers --------------------------------------------------------------
+# prometheus_client's multiprocess mode: each worker writes its values to files in this
+# folder and the app's /metrics adds them up (app/metrics.py). One folder per setup (each
+# container has its own /tmp; the native launcher gives each setup its own), emptied when
+# the master starts so a restart never adds up the last run's numbers.
+METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+# === Hooks and classes ===================================================================
+
+
+class JsonAccessLogger(Logger):
+    """One JSON object per request, with nginx's request id, so a line here joins nginx's
+    JSON access log (and the app's JSON log lines) on `request_id`. Built with json.dumps:
+    a quote or backslash in a URL cannot break the line, as it could in a format string."""
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        headers = dict((k.lower(), v) for k, v in req.headers)
+        status = str(resp.status).split(None, 1)[0]
+        self.access_log.info(
+            json.dumps(
+                {
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "log": "gunicorn_access",
+                    "remote": environ.get("REMOTE_ADDR"),
+                    "method": environ.get("REQUEST_METHOD"),
+                    "path": environ.get("PATH_INFO"),
+                    "query": environ.get("QUERY_STRING"),
+                    "status": int(status) if status.isdigit() else status,
+                    "bytes": getattr(resp, "sent", None),
+                    "duration_ms": round(request_time.total_seconds() * 1000, 3),
+                    "request_id": headers.get("x-request-id"),
+                    "worker_class": self.cfg.worker_class_str,
+                    "pid": os.getpid(),
+                }
+            )
+        )
+
+
+logger_class = JsonAccessLogger
+
+
+def on_starting(server):
+    """Empty the metrics folder: a restart must never add up the last run's numbers."""
+    if METRICS_DIR:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+        os.makedirs(METRICS_DIR)
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges (in flight, processes, threads) must stop counting."""
+    if METRICS_DIR:
+        from prometheus_client import multiprocess  # here, not at the top: see the docstring
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def when_ready(server):
+    """Print the resolved configuration as one JSON line, once the sockets are bound.
+
+    Read from ``server.cfg``, so it shows what Gunicorn really uses after the config module,
+    the environment and the command line were merged; tests assert it.
+    """
+    cfg = server.cfg
+    resolved = {
+        "event": "gunicorn_config",
+        "worker_class": cfg.worker_class_str,
+        "workers": cfg.workers,
+        "threads": cfg.threads,
+        "worker_connections": cfg.worker_connections,
+        "usable_cpus": CPUS,
+        "wsgi_app": cfg.wsgi_app,
+        "bind": cfg.bind,
+        "backlog": cfg.backlog,
+        "timeout": cfg.timeout,
+        "graceful_timeout": cfg.graceful_timeout,
+        "keepalive": cfg.keepalive,
+        "max_requests": cfg.max_requests,
+        "max_requests_jitter": cfg.max_requests_jitter,
+        "preload_app": cfg.preload_app,
+        "worker_tmp_dir": cfg.worker_tmp_dir,
+        "forwarded_allow_ips": cfg.forwarded_allow_ips,
+        "metrics_dir": METRICS_DIR,
+        "pid": os.getpid(),
+    }
+    sys.stdout.write(json.dumps(resolved) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,23 @@
+"""Gunicorn, gthread worker: a few processes, each with a pool of OS threads.
+
+Run: gunicorn -c python:gunicorn_conf.gthread
+Fits: mixed and I/O-bound work with ordinary blocking libraries. Concurrency = workers x
+threads. Threads share a process and its GIL: I/O waits overlap, CPU work does not, so
+add processes (not threads) for CPU. Idle keep-alive connections wait in a poller and hold
+no thread.
+"""
+
+# Every shared setting and hook: Gunicorn reads this module's names.
+from gunicorn_conf.base import *  # noqa: F403
+from gunicorn_conf.base import CPUS, env_int
+
+worker_class = "gthread"
+# One process per CPU uses every core for Python; the threads supply the I/O concurrency.
+workers = env_int("WEB_CONCURRENCY", CPUS)
+# Requests in flight per process. More threads overlap more I/O waits but contend for the
+# GIL: too few caps I/O-bound throughput at threads / wait time, too many costs ordinary
+# requests throughput and tail (measured in docs/bench/bench.md). A database pool per
+# process needs as many connections as this.
+threads = env_int("GUNICORN_THREADS", 32)
+# Open connections per process, idle keep-alive ones included (nginx's pool among them).
+worker_connections = 1000

@@ -1,0 +1,312 @@
+"""Start the native stack or a dev server in the background, wait until it answers, stop it.
+
+Shared by the test suite, the benchmark and the load-test report, so both run exactly what users run
+(``python -m tools.native_stack``, ``python -m tools.devserver``) and wait for it the same
+way: by polling HTTP with a deadline, never by sleeping a fixed time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gunicorn_conf import SETUPS
+from tools.devserver import DEFAULT_PROCESSES as DEV_PROCESSES
+from tools.devserver import MODES as DEV_MODES
+from tools.native_stack import Ports, gunicorn_command, nginx_command, render_nginx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(url: str, timeout: float = 2) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def boot_configs(log_text: str) -> dict[str, dict[str, Any]]:
+    """The one-line JSON configs the Gunicorn setups print at boot, by worker class."""
+    configs = {}
+    for match in re.finditer(r'(\{"event": "gunicorn_config".*\})\s*$', log_text, re.M):
+        config = json.loads(match.group(1))
+        configs[config["worker_class"]] = config
+    return configs
+
+
+def gunicorn_slots(config: dict[str, Any]) -> int:
+    """Requests a Gunicorn setup serves at once, from the config it printed at boot: workers
+    for sync, workers x threads for gthread, workers x worker_connections for gevent."""
+    per_worker = {"sync": 1, "gthread": config["threads"], "gevent": config["worker_connections"]}[
+        config["worker_class"]
+    ]
+    return config["workers"] * per_worker
+
+
+# How many requests each dev-server mode serves at once (None: a new thread per request,
+# no limit); the modes themselves are tools/devserver.py's.
+DEV_SLOTS: dict[str, int | None] = {"single": 1, "threaded": None, "processes": DEV_PROCESSES}
+assert set(DEV_SLOTS) == set(DEV_MODES)
+# waitress's worker threads: the requests it serves at once.
+WAITRESS_THREADS = 4
+
+
+@dataclass
+class Running:
+    """A launched server: where it answers and where its output goes."""
+
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen
+    # The native stack's unlimited load port (same routes as base_url); None elsewhere.
+    load_url: str | None = None
+    # With TLS: the HTTPS port (base_url then only redirects to it).
+    https_url: str | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def configs(self) -> dict[str, dict[str, Any]]:
+        return boot_configs(self.log())
+
+    def url(self, setup: str, path: str) -> str:
+        return f"{self.base_url}/{setup}{path}"
+
+    def load(self, setup: str, path: str) -> str:
+        """A URL on the load port, for bursts above the public port's rate limit."""
+        return f"{self.load_url}/{setup}{path}"
+
+
+def _wait_ready(running: Running, ready, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if running.process.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{running.log()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {timeout} s:\n{running.log()[-3000:]}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen, grace: float) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+@contextmanager
+def _serve(
+    command: list[str],
+    log_path: Path,
+    base_url: str,
+    ready: Callable[[Running], bool],
+    what: str,
+    timeout: float,
+    grace: float,
+    env: dict[str, str] | None = None,
+    **urls: str | None,
+) -> Iterator[Running]:
+    """Start ``command`` (output to ``log_path``), wait until ``ready``, stop it at the end.
+    The one way every launcher below runs a server."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    running = Running(base_url, log_path, process, **urls)
+    try:
+        _wait_ready(running, lambda: ready(running), timeout, what)
+        yield running
+    finally:
+        _stop(process, grace)
+
+
+def _answers(path: str) -> Callable[[Running], bool]:
+    return lambda running: http_status(running.base_url + path) == 200
+
+
+@contextmanager
+def native_stack(
+    log_path: Path,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    tls_cert_dir: Path | None = None,
+) -> Iterator[Running]:
+    """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py).
+    ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT);
+    ``tls_cert_dir`` serves HTTPS as docker-compose.tls.yml does."""
+    http_port, load_port, https_port = free_port(), free_port(), free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "tools.native_stack",
+        "--http-port",
+        str(http_port),
+        "--load-port",
+        str(load_port),
+        "--https-port",
+        str(https_port),
+        "--app-ports",
+        *(str(free_port()) for _ in SETUPS),
+    ]
+    if tls_cert_dir is not None:
+        command += ["--tls-cert-dir", str(tls_cert_dir)]
+
+    def ready(running: Running) -> bool:
+        return (
+            http_status(f"{running.base_url}/healthz") == 200
+            and all(http_status(running.load(s, "/readyz")) == 200 for s in SETUPS)
+            and set(running.configs()) == set(SETUPS)
+        )
+
+    # grace: Gunicorn's graceful_timeout is 30 s.
+    with _serve(
+        command,
+        log_path,
+        f"http://127.0.0.1:{http_port}",
+        ready,
+        "the native stack",
+        timeout,
+        grace=45,
+        env=env,
+        load_url=f"http://127.0.0.1:{load_port}",
+        https_url=f"https://localhost:{https_port}" if tls_cert_dir else None,
+    ) as running:
+        yield running
+
+
+@contextmanager
+def dev_server(mode: str, log_path: Path, timeout: float = 30) -> Iterator[Running]:
+    """Flask's development server in one of its modes (tools/devserver.py)."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "tools.devserver",
+        "--mode",
+        mode,
+        "--port",
+        str(port),
+        "--processes",
+        str(DEV_PROCESSES),
+    ]
+    with _serve(
+        command,
+        log_path,
+        f"http://127.0.0.1:{port}",
+        _answers("/readyz"),
+        f"the dev server ({mode})",
+        timeout,
+        grace=10,
+    ) as running:
+        yield running
+
+
+@contextmanager
+def gunicorn(
+    setup: str,
+    log_path: Path,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+    app: str | None = None,
+    ready_path: str = "/readyz",
+) -> Iterator[Running]:
+    """One Gunicorn setup alone on a free loopback port, no nginx in front. ``app``
+    replaces the WSGI app (e.g. harness.raw_wsgi:app for the benchmark's baseline)."""
+    port = free_port()
+    command = [*gunicorn_command(setup), *([app] if app else [])]
+    answers = _answers(ready_path)
+    with _serve(
+        command,
+        log_path,
+        f"http://127.0.0.1:{port}",
+        lambda running: answers(running) and setup in running.configs(),
+        f"gunicorn {setup}",
+        timeout,
+        grace=45,
+        env={"GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1", **(env or {})},
+    ) as running:
+        yield running
+
+
+@contextmanager
+def waitress(
+    log_path: Path, threads: int = WAITRESS_THREADS, timeout: float = 30
+) -> Iterator[Running]:
+    """The app under waitress, a pure-Python threaded server a user might pick instead."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "waitress",
+        f"--listen=127.0.0.1:{port}",
+        f"--threads={threads}",
+        "--call",
+        "app:create_app",
+    ]
+    with _serve(
+        command,
+        log_path,
+        f"http://127.0.0.1:{port}",
+        _answers("/readyz"),
+        "waitress",
+        timeout,
+        grace=10,
+    ) as running:
+        yield running
+
+
+@contextmanager
+def nginx(app_ports: dict[str, int], log_path: Path, timeout: float = 15) -> Iterator[Running]:
+    """nginx alone (the shipped config, rendered for loopback) in front of Gunicorn setups
+    already running on ``app_ports``; its output goes to a file, not through a supervisor."""
+
+    http_port, load_port = free_port(), free_port()
+    ports = Ports(http_port, load_port, free_port(), *(app_ports[s] for s in SETUPS))
+    run_dir = Path(tempfile.mkdtemp(prefix="nginx-"))
+    try:
+        conf = render_nginx(run_dir, ports)
+        with _serve(
+            nginx_command(run_dir, conf),
+            log_path,
+            f"http://127.0.0.1:{http_port}",
+            _answers("/healthz"),
+            "nginx",
+            timeout,
+            grace=10,
+            load_url=f"http://127.0.0.1:{load_port}",
+        ) as running:
+            yield running
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
