@@ -41,9 +41,9 @@ from harness.runner import (
     run_locust,
 )
 from loadtest.evidence import simultaneous_get, summarize
+from tools.devserver import MODES as DEV_MODES
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_MODES = ("single", "threaded", "processes")
 
 
 @dataclass(frozen=True)
@@ -526,7 +526,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=5, help="length of each Locust run")
     parser.add_argument("--users", type=int, nargs="+", default=[1, 5, 10, 25, 50])
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
-    all_targets = ["sync", "gthread", "gevent", "dev-single", "dev-threaded", "dev-processes"]
+    all_targets = [*launch.SETUPS, *(f"dev-{mode}" for mode in DEV_MODES)]
     parser.add_argument("--targets", nargs="+", choices=all_targets, default=all_targets)
     parser.add_argument("--io-ms", type=int, default=100)
     parser.add_argument("--cpu-ms", type=int, default=10)

@@ -14,6 +14,12 @@ from typing import Any
 
 import requests
 
+# The setups by their nginx prefixes (/sync/, /gthread/, /gevent/; see
+# nginx/snippets/server/routes.conf): the same names as gunicorn_conf.SETUPS, which this
+# black-box package cannot import (it runs in the Locust image, which holds no server code).
+# tests/unit/test_evidence.py checks that they agree.
+SETUPS = ("sync", "gthread", "gevent")
+
 
 def max_in_flight(spans: Iterable[tuple[float, float]]) -> int:
     """Largest number of [start, end) intervals that overlap at one instant."""

@@ -24,6 +24,8 @@ import uuid
 
 from locust import FastHttpUser, constant, events, tag, task
 
+# The nginx prefixes (loadtest/evidence.py's SETUPS, which a locustfile cannot import: Locust
+# loads it by path), and "direct" for a Gunicorn or dev server with no nginx in front.
 SETUPS = ("sync", "gthread", "gevent", "direct")
 # The whoami fields the report needs: who served the request, and when (server clock).
 EVIDENCE_FIELDS = (

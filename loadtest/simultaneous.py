@@ -15,9 +15,8 @@ import argparse
 import os
 import sys
 
-from loadtest.evidence import simultaneous_get, summarize
+from loadtest.evidence import SETUPS, simultaneous_get, summarize
 
-SETUPS = ("sync", "gthread", "gevent")
 COLUMNS = ("requests", "max_in_flight", "processes", "threads", "greenlets", "wall_seconds")
 
 

@@ -29,6 +29,12 @@ def docker(*args: str, env: dict | None = None, timeout: float = 300) -> str:
     return result.stdout
 
 
+def detached() -> list[str]:
+    """`--detach=true` where the CLI has the flag (Docker 26+, which warns without it); older
+    CLIs (Debian bookworm's 20.10) have no flag and always return without waiting."""
+    return ["--detach=true"] if "--detach" in docker("stack", "deploy", "--help") else []
+
+
 @pytest.fixture()
 def swarm_stack(compose_stack):
     """The images come from the compose tier's build; the swarm is ours to create."""
@@ -39,7 +45,7 @@ def swarm_stack(compose_stack):
     port = free_port()
     env = {**compose_stack.env, "HTTP_PORT": str(port)}
     try:
-        docker("stack", "deploy", "--detach=true", "-c", "deploy/swarm/stack.yml", STACK, env=env)
+        docker("stack", "deploy", *detached(), "-c", "deploy/swarm/stack.yml", STACK, env=env)
         base = f"http://127.0.0.1:{port}"
         wait_until(
             lambda: requests.get(f"{base}/gthread/readyz", timeout=2).status_code == 200,

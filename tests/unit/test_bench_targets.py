@@ -3,7 +3,7 @@ rows with known answers (the measuring itself runs in tests/integration/test_ben
 
 from __future__ import annotations
 
-from harness import bench
+from harness import bench, targets
 
 
 def row(
@@ -48,7 +48,7 @@ def test_targets_are_judged_from_the_measured_ratios():
         row("waitress", "io", 1000, kind="peer"),
         row("dev-threaded", "hello", 2000, kind="peer", p99=500),
     ]
-    found = bench.checks(rows, {}, cpus=2)
+    found = targets.checks(rows, {}, cpus=2)
     assert by_target(found, "hop on hello, gthread").met  # 5 %, p99 better
     assert not by_target(found, "hop on hello, gevent").met  # 25 %
     # gthread: 1250 of min(64, 200) / 50 ms = 1280 -> 98 %, stable.
@@ -84,3 +84,19 @@ Requests/sec:  12345.67
         "requests": 12345,
         "errors": 6,
     }
+
+
+def test_a_target_whose_rows_are_missing_is_missed_not_dropped():
+    # Only gthread was measured: every other target says what it lacks, as MISSED.
+    rows = [
+        row("gthread", "hello", 4000),
+        row("nginx→gthread", "hello", 3900, kind="setup via nginx"),
+    ]
+    found = targets.checks(rows, {}, cpus=2)
+    names = [check.target for check in found]
+    assert len(names) == len(set(names)) == len(targets.checks([], {}, cpus=2))
+    gevent_io = by_target(found, "I/O-bound gevent")
+    assert not gevent_io.met and gevent_io.measured.startswith("missing data")
+    assert "nginx→gevent io" in gevent_io.measured
+    assert by_target(found, "hop on hello, gthread").measured.startswith("2.5%")
+    assert not by_target(found, "Locust").met

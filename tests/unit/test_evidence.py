@@ -1,5 +1,6 @@
 """The arithmetic behind every concurrency claim: overlap and who-served-what counts."""
 
+from loadtest import evidence
 from loadtest.evidence import max_in_flight, summarize
 
 
@@ -59,3 +60,19 @@ def test_percentiles_follow_locusts_rule():
     assert percentile(times, 0.99) == 200
     assert percentile(times, 1.0) == 900
     assert percentile({}, 0.5) == 0
+
+
+def test_the_black_box_setup_names_agree_with_the_gunicorn_configs():
+    import ast
+    from pathlib import Path
+
+    from gunicorn_conf import SETUPS
+
+    assert evidence.SETUPS == SETUPS
+    locustfile = Path(evidence.__file__).with_name("locustfile.py").read_text()
+    assigned = next(
+        node.value
+        for node in ast.parse(locustfile).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SETUPS"
+    )
+    assert ast.literal_eval(assigned)[:3] == SETUPS

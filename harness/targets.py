@@ -1,0 +1,277 @@
+"""The benchmark's targets: each one a small function judging figures measured side by side in
+one run (harness/bench.py measures them). Pure: rows in, verdicts out, so the judging is unit-
+tested on hand-made rows with known answers (tests/unit/test_bench_targets.py).
+
+A target whose rows are missing is MISSED ("missing data"), never silently dropped: a run
+that did not measure something has not shown it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gunicorn_conf import SETUPS
+from harness.runner import NEAR_CEILING
+
+IO_MS, CPU_MS = 50, 5
+NGINX_STATIC = "nginx-static"  # the ceiling contender: nginx answering /healthz itself
+PEERS = ("dev-single", "dev-threaded", "dev-processes", "waitress")
+DEV_MODES = PEERS[:3]
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target: what was measured against what, and whether it holds."""
+
+    target: str
+    measured: str
+    met: bool
+
+    def sentence(self) -> str:
+        return f"{'met' if self.met else 'MISSED'}: {self.target}: {self.measured}"
+
+
+class Runs:
+    """The run's rows, looked up by (contender, workload, connections); connections default
+    to the highest count measured (where the targets are judged)."""
+
+    def __init__(self, rows: list[Row], locust: dict[str, Row], cpus: int) -> None:
+        self.rows = rows
+        self.by_key = {(r["contender"], r["workload"], r["connections"]): r for r in rows}
+        self.top = max((r["connections"] for r in rows), default=0)
+        self.locust = locust
+        self.cpus = cpus
+
+    def get(self, contender: str, workload: str, connections: int | None = None) -> Row | None:
+        return self.by_key.get((contender, workload, connections or self.top))
+
+    def need(self, *keys: tuple[str, str]) -> list[Row] | None:
+        """Every (contender, workload) row at the top connection count, or None if any is
+        missing."""
+        found = [self.get(contender, workload) for contender, workload in keys]
+        return None if any(row is None for row in found) else found  # type: ignore[return-value]
+
+    def missing(self, target: str, *keys: tuple[str, str]) -> Check:
+        absent = [f"{c} {w}" for c, w in keys if self.get(c, w) is None]
+        return Check(target, f"missing data: no row for {', '.join(absent)}", False)
+
+
+def per_request_cpu_ms(row: Row) -> float:
+    return 1000 * row["server_cpu"] / max(row["rps"], 0.1)
+
+
+# --- The targets -----------------------------------------------------------------------
+
+
+def io_bound_near_its_bound(runs: Runs, setup: str) -> Check:
+    """I/O-bound: a setup serves near slots / latency, capped by the CPU (its rate on hello
+    through the same path, where the app does nothing but its own overhead)."""
+    target = (
+        f"I/O-bound {setup} via nginx, {runs.top} connections >= 95 % of its bound, "
+        "rounds max/min <= 1.1"
+    )
+    keys = ((f"nginx→{setup}", "io"), (f"nginx→{setup}", "hello"))
+    found = runs.need(*keys)
+    if found is None or not found[0]["slots"]:
+        return runs.missing(target, *keys)
+    row, hello = found
+    bound = min(row["slots"], runs.top) / (IO_MS / 1000)
+    capped = min(bound, hello["rps"])
+    stable = row["rps_max"] / max(row["rps_min"], 0.1)
+    cap_note = f" (CPU cap: {hello['rps']:g} on hello)" if capped < bound else ""
+    # With no more connections than slots nothing queues: p50 there is what one request
+    # really takes, the wait plus the server's own per-request path.
+    unqueued = [
+        r
+        for r in runs.rows
+        if r["contender"] == row["contender"]
+        and r["workload"] == "io"
+        and r["connections"] <= row["slots"]
+        and r["connections"] < runs.top
+        and r["p50_ms"]
+    ]
+    latency_note = ""
+    if unqueued:
+        alone = max(unqueued, key=lambda r: r["connections"])
+        latency_note = (
+            f"; unqueued at {alone['connections']} connections a request takes "
+            f"p50 {alone['p50_ms']} ms, so slots / that = "
+            f"{min(row['slots'], runs.top) / (alone['p50_ms'] / 1000):.0f}"
+        )
+    return Check(
+        target,
+        f"{row['rps']:g} req/s = {row['rps'] / capped:.0%} of {capped:g}{cap_note}; "
+        f"slots {row['slots']} / {IO_MS} ms = {bound:g}; max/min {stable:.2f}" + latency_note,
+        row["rps"] >= 0.95 * capped and stable <= 1.1,
+    )
+
+
+def nginx_hop_on_hello(runs: Runs, setup: str) -> Check:
+    """The nginx hop costs little. On a machine the app already saturates, nginx's own CPU is
+    taken from the app, so the hop cannot cost less than nginx's share of the CPU: the
+    sentence says which side of that floor the measurement fell."""
+    target = f"nginx hop on hello, {setup}: <= 8 % of direct throughput, p99 no worse"
+    keys = ((setup, "hello"), (f"nginx→{setup}", "hello"))
+    found = runs.need(*keys)
+    if found is None or not found[0]["rps"]:
+        return runs.missing(target, *keys)
+    direct, proxied = found
+    cost = 1 - proxied["rps"] / direct["rps"]
+    nginx_ms, app_ms = per_request_cpu_ms(proxied), per_request_cpu_ms(direct)
+    share = nginx_ms / (nginx_ms + app_ms)
+    side = "at or below" if cost <= share else "above"
+    return Check(
+        target,
+        f"{cost:.1%} ({proxied['rps']:g} vs {direct['rps']:g} req/s); p99 "
+        f"{proxied['p99_ms']} vs {direct['p99_ms']} ms; nginx spends {nginx_ms:.3f} ms CPU per "
+        f"request, the app {app_ms:.3f}: the cost is {side} nginx's CPU share ({share:.1%}), "
+        "the floor where nginx and the app share the cores",
+        cost <= 0.08 and proxied["p99_ms"] <= direct["p99_ms"],
+    )
+
+
+def io_bound_beats_the_threaded_peers(runs: Runs, setup: str) -> Check:
+    target = f"I/O-bound: {setup} via nginx beats Werkzeug threaded and waitress"
+    keys = ((f"nginx→{setup}", "io"), ("dev-threaded", "io"), ("waitress", "io"))
+    found = runs.need(*keys)
+    if found is None:
+        return runs.missing(target, *keys)
+    row, *rivals = found
+    best = max(rivals, key=lambda r: r["rps"])
+    return Check(
+        target,
+        f"{row['rps']:g} req/s vs the better of them, {best['contender']} {best['rps']:g}",
+        row["rps"] > best["rps"],
+    )
+
+
+def cpu_bound_sync_near_the_cores(runs: Runs) -> Check:
+    target = "CPU-bound: sync via nginx >= 90 % of cores / service time, beats every dev mode"
+    keys = (("nginx→sync", "cpu"), ("nginx→sync", "hello"), *((m, "cpu") for m in DEV_MODES))
+    found = runs.need(*keys)
+    if found is None:
+        return runs.missing(target, *keys)
+    row, hello, *dev = found
+    bound = runs.cpus / (CPU_MS / 1000)
+    # The app's own per-request cost (hello) adds to every request's 5 ms of work.
+    overhead_ms = 1000 * runs.cpus / hello["rps"]
+    honest = runs.cpus / ((CPU_MS + overhead_ms) / 1000)
+    best_dev = max(dev, key=lambda r: r["rps"])
+    return Check(
+        target,
+        f"{row['rps']:g} req/s = {row['rps'] / bound:.0%} of {runs.cpus} cores / {CPU_MS} ms = "
+        f"{bound:g}; {row['rps'] / honest:.0%} of {honest:.0f}, the bound with the app's own "
+        f"{overhead_ms:.2f} ms per request added; best dev mode {best_dev['contender']} "
+        f"{best_dev['rps']:g}",
+        row["rps"] >= 0.9 * bound and row["rps"] > best_dev["rps"],
+    )
+
+
+def hello_best_setup_beats_the_peers(runs: Runs) -> Check:
+    target = "hello: the best setup >= 1.5x the best peer"
+    peers = [r for r in (runs.get(name, "hello") for name in PEERS) if r]
+    setups = setup_rows(runs, "hello")
+    if not peers or not setups:
+        return runs.missing(target, *((name, "hello") for name in PEERS))
+    best_peer = max(peers, key=lambda r: r["rps"])
+    best = max(setups, key=lambda r: r["rps"])
+    ratio = best["rps"] / max(best_peer["rps"], 0.1)
+    return Check(
+        target,
+        f"{best['contender']} {best['rps']:g} req/s = {ratio:.2f}x "
+        f"{best_peer['contender']} {best_peer['rps']:g}",
+        ratio >= 1.5,
+    )
+
+
+def hello_tail(runs: Runs, contender: str) -> Check:
+    target = f"hello tail, {contender}: p99 <= 10x p50"
+    row = runs.get(contender, "hello")
+    if not (row and row["p50_ms"] and row["p99_ms"]):
+        return runs.missing(target, (contender, "hello"))
+    tail = row["p99_ms"] / row["p50_ms"]
+    return Check(target, f"p99 {row['p99_ms']} ms = {tail:.1f}x p50 {row['p50_ms']} ms", tail <= 10)
+
+
+def locust_is_not_the_bottleneck(runs: Runs) -> Check:
+    target = (
+        "Locust is not the bottleneck: the fastest setup via nginx below 80 % of one "
+        "Locust process's ceiling"
+    )
+    ceiling, hello_run = runs.locust.get("ceiling"), runs.locust.get("hello_gthread")
+    if not (ceiling and hello_run):
+        return Check(target, "missing data: no Locust runs (--no-locust?)", False)
+    static, wrk_gthread = runs.get(NGINX_STATIC, "hello"), runs.get("nginx→gthread", "hello")
+    versus = (
+        f"; on nginx→gthread hello Locust drove {hello_run['rps']:g} where wrk drove "
+        f"{wrk_gthread['rps']:g}"
+        if wrk_gthread
+        else ""
+    )
+    fastest = max(
+        (r["rps"] for r in setup_rows(runs, "hello") if r["kind"] == "setup via nginx"),
+        default=0.0,
+    )
+    return Check(
+        target,
+        f"one Locust process (FastHttpUser, {ceiling['users']} users): {ceiling['rps']:g} "
+        f"req/s against nginx's /healthz at {ceiling['locust_cpu_share']:.0%} of a core"
+        + (f" (wrk: {static['rps']:g})" if static else "")
+        + versus
+        + f"; fastest setup via nginx {fastest:g} = {fastest / ceiling['rps']:.0%} of the "
+        "ceiling",
+        fastest < NEAR_CEILING * ceiling["rps"],
+    )
+
+
+def gevent_tail_next_to_gthreads(runs: Runs) -> Check:
+    target = "hello tail: gevent p99 within 3x gthread's"
+    keys = (("gevent", "hello"), ("gthread", "hello"))
+    found = runs.need(*keys)
+    if found is None or not found[1]["p99_ms"]:
+        return runs.missing(target, *keys)
+    gevent, gthread = found
+    return Check(
+        target,
+        f"gevent {gevent['p99_ms']} ms, gthread {gthread['p99_ms']} ms = "
+        f"{gevent['p99_ms'] / gthread['p99_ms']:.1f}x",
+        gevent["p99_ms"] <= 3 * gthread["p99_ms"],
+    )
+
+
+def setup_rows(runs: Runs, workload: str) -> list[Row]:
+    """Every shipped setup's row (direct and via nginx) for a workload, at the top count."""
+    return [
+        r
+        for r in runs.rows
+        if r["kind"].startswith("setup")
+        and r["workload"] == workload
+        and r["connections"] == runs.top
+    ]
+
+
+def _every_target(runs: Runs) -> Iterator[Check]:
+    per_setup: list[Callable[[Runs, str], Check]] = [io_bound_near_its_bound]
+    for judge in per_setup:
+        for setup in SETUPS:
+            yield judge(runs, setup)
+    for setup in ("gthread", "gevent"):
+        yield nginx_hop_on_hello(runs, setup)
+    for setup in ("gthread", "gevent"):
+        yield io_bound_beats_the_threaded_peers(runs, setup)
+    yield cpu_bound_sync_near_the_cores(runs)
+    yield hello_best_setup_beats_the_peers(runs)
+    for setup in SETUPS:
+        for contender in (setup, f"nginx→{setup}"):
+            yield hello_tail(runs, contender)
+    yield locust_is_not_the_bottleneck(runs)
+    yield gevent_tail_next_to_gthreads(runs)
+
+
+def checks(rows: list[Row], locust: dict[str, Row], cpus: int) -> list[Check]:
+    """Every target, judged from the rows of one run (missing rows: MISSED)."""
+    return list(_every_target(Runs(rows, locust, cpus)))
