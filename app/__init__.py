@@ -35,9 +35,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
         )
 
-    logs.init_app(app)
-    request_id.init_app(app)
-    metrics.init_app(app)
+    if app.config["OBSERVABILITY"]:
+        logs.init_app(app)
+        request_id.init_app(app)
+        metrics.init_app(app)
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -1,14 +1,24 @@
-"""The app's own log lines as JSON, with the request id, so they join nginx's and Gunicorn's
-access logs (also JSON) on one key."""
+"""Logging that joins on one key, the request id, at no cost per request beyond a header.
+
+* The app's own log lines are JSON and carry the request id.
+* Each response names who served it in two headers, ``X-Worker-Class`` and ``X-Worker-Pid``.
+  nginx writes them into its JSON access line and hides them from clients
+  (nginx/snippets/http/logging.conf, nginx/snippets/location/proxy.conf), so its one line
+  per request holds the request id, the upstream, its timing and the worker, and no second
+  access log is needed behind it (gunicorn_conf/base.py).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
-from flask import Flask, g, has_request_context
+from flask import Flask, Response, g, has_request_context, request
+
+from app.serving import worker_class
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,7 +36,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+def _name_the_worker(response: Response) -> Response:
+    response.headers["X-Worker-Class"] = worker_class(request.environ)
+    response.headers["X-Worker-Pid"] = str(os.getpid())
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.after_request(_name_the_worker)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     app.logger.handlers[:] = [handler]

@@ -14,7 +14,9 @@ internal network.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
@@ -82,9 +84,31 @@ def _os_threads() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
     except OSError:  # not Linux
-        import threading
-
         return threading.active_count()
+
+
+# The hot path: every request pays for what runs here, so nothing is looked up twice.
+# labels() validates the label values and takes the metric's lock each time it is called;
+# the children it returns are cached here instead (a plain dict read; two threads filling the
+# same key at once both get the same child from prometheus_client).
+_requests: dict[tuple[str, str, str, str], Any] = {}
+_latency: dict[tuple[str, str, str], Any] = {}
+_in_flight: dict[str, Any] = {}
+# The process and thread gauges change only when a process or a thread starts serving (a
+# Gunicorn worker starts, the gthread pool grows), so they are set then, not on every
+# request: counting /proc/self/task is a directory listing. "Seen" lives in a thread-local,
+# freed with its thread; under gevent that is per greenlet, i.e. per client connection
+# (nginx keeps its connections open), still not per request. The pid guards a forked child.
+_seen = threading.local()
+
+
+def _note_process_and_thread(kind: str) -> None:
+    pid = os.getpid()
+    if getattr(_seen, "pid", None) == pid:
+        return
+    _seen.pid = pid
+    PROCESSES.labels(kind).set(1)  # this process is alive: livesum counts it once
+    THREADS.labels(kind).set(_os_threads())
 
 
 def _start() -> None:
@@ -92,17 +116,28 @@ def _start() -> None:
         return
     g.metrics_kind = kind = worker_class(request.environ)
     g.metrics_started = time.perf_counter()
-    IN_FLIGHT.labels(kind).inc()
-    PROCESSES.labels(kind).set(1)  # this process is alive: livesum counts it once
-    THREADS.labels(kind).set(_os_threads())
+    in_flight = _in_flight.get(kind) or _in_flight.setdefault(kind, IN_FLIGHT.labels(kind))
+    in_flight.inc()
+    _note_process_and_thread(kind)
 
 
 def _finish(response: Response) -> Response:
     kind = g.get("metrics_kind")
     if kind is not None:
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(route, request.method, str(response.status_code), kind).inc()
-        LATENCY.labels(route, request.method, kind).observe(time.perf_counter() - g.metrics_started)
+        method, status = request.method, str(response.status_code)
+        counter = _requests.get((route, method, status, kind))
+        if counter is None:
+            counter = _requests.setdefault(
+                (route, method, status, kind), REQUESTS.labels(route, method, status, kind)
+            )
+        counter.inc()
+        histogram = _latency.get((route, method, kind))
+        if histogram is None:
+            histogram = _latency.setdefault(
+                (route, method, kind), LATENCY.labels(route, method, kind)
+            )
+        histogram.observe(time.perf_counter() - g.metrics_started)
     return response
 
 
@@ -110,7 +145,7 @@ def _leave(_exc: BaseException | None) -> None:
     # Teardown runs even when a view raised, so in-flight can never drift upwards.
     kind = g.pop("metrics_kind", None)
     if kind is not None:
-        IN_FLIGHT.labels(kind).dec()
+        _in_flight[kind].dec()
 
 
 def init_app(app: Flask) -> None:

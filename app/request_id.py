@@ -17,8 +17,10 @@ HEADER = "X-Request-ID"
 VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
-def current_request_id() -> str:
-    return str(g.request_id)
+def current_request_id() -> str | None:
+    """This request's id; None only when observability is off (app/settings.py)."""
+    request_id: str | None = g.get("request_id")
+    return request_id
 
 
 def _assign_request_id() -> None:

@@ -43,4 +43,7 @@ class Settings:
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "MAX_WORK_MS": self.max_work_ms,
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
+            # Metrics, request ids and JSON logs. Only the benchmark turns them off
+            # (create_app({"OBSERVABILITY": False})), to measure what they cost per request.
+            "OBSERVABILITY": True,
         }

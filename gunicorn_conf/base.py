@@ -9,7 +9,8 @@ docs/bench/bench.md; the comments below give the rule, not the figures.
 
 Environment overrides (all optional): GUNICORN_BIND, GUNICORN_TIMEOUT, GUNICORN_KEEPALIVE,
 WEB_CONCURRENCY (workers), GUNICORN_THREADS (gthread), GUNICORN_WORKER_CONNECTIONS (gevent),
-GUNICORN_MAX_REQUESTS, GUNICORN_LOG_LEVEL, FORWARDED_ALLOW_IPS, PROMETHEUS_MULTIPROC_DIR.
+GUNICORN_MAX_REQUESTS, GUNICORN_LOG_LEVEL, GUNICORN_ACCESS_LOG, FORWARDED_ALLOW_IPS,
+PROMETHEUS_MULTIPROC_DIR.
 
 This module must not import the app (or Flask): it runs in the master process, and for the
 gevent setup nothing that opens locks or ssl may load before the worker monkey-patches.
@@ -95,9 +96,15 @@ limit_request_fields = 32768
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # --- Logging -----------------------------------------------------------------------------
-# Both to the standard streams: the container runtime / journald collects them.
-accesslog = "-"
+# Errors to standard error: the container runtime / journald collects them.
 errorlog = "-"
+# No access log here by default: behind nginx it would be a second line for every request,
+# and its cost is paid on the hot path of every worker (a JSON line, a lock, a write). nginx's
+# JSON access line already holds the request id, the upstream, its timing and who served it
+# (the app's X-Worker-* headers: app/logs.py, snippets/http/logging.conf). Set
+# GUNICORN_ACCESS_LOG=- to log each request here too, as JSON (JsonAccessLogger below), e.g.
+# when nothing is in front of Gunicorn.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 # --- Control -----------------------------------------------------------------------------
@@ -190,6 +197,7 @@ def when_ready(server):
         "preload_app": cfg.preload_app,
         "worker_tmp_dir": cfg.worker_tmp_dir,
         "forwarded_allow_ips": cfg.forwarded_allow_ips,
+        "accesslog": cfg.accesslog,
         "metrics_dir": METRICS_DIR,
         "pid": os.getpid(),
     }

@@ -39,20 +39,25 @@ def total(text: str, metric: str, **labels: str) -> float:
 def test_exactly_k_requests_spread_over_workers_are_counted_exactly_k_times(native_stack, setup):
     labels = {"route": "/api/whoami", "method": "GET", "status": "200", "worker_class": setup}
     before = total(scrape(native_stack, setup), "http_requests_total", **labels)
-    pids = set()
-    for _ in range(K // 8):  # 8 at a time, so several workers (and threads) share the work
+    pids: set[int] = set()
+    sent = 0
+    # 8 at a time, so several workers (and threads) share the work. Which worker accepts a
+    # connection is up to the kernel and nginx's pool, so keep going (bounded) until at least
+    # two have served: the count must add up across processes.
+    while sent < K or (len(pids) < 2 and sent < 20 * K):
         responses = simultaneous_get([native_stack.load(setup, "/api/whoami")] * 8)
         assert [r.status_code for r in responses] == [200] * 8
         pids |= {r.json()["pid"] for r in responses}
+        sent += 8
     after = scrape(native_stack, setup)
     print(
-        f"\n{setup}: {K} requests over {len(pids)} worker processes, counted "
+        f"\n{setup}: {sent} requests over {len(pids)} worker processes, counted "
         f"{total(after, 'http_requests_total', **labels) - before:g}"
     )
     assert len(pids) >= 2
-    assert total(after, "http_requests_total", **labels) - before == K
+    assert total(after, "http_requests_total", **labels) - before == sent
     hist = {"route": "/api/whoami", "method": "GET", "worker_class": setup}
-    assert total(after, "http_request_duration_seconds_count", **hist) >= K
+    assert total(after, "http_request_duration_seconds_count", **hist) >= sent
 
 
 def test_requests_in_flight_are_summed_over_workers_while_they_run(native_stack):

@@ -252,3 +252,22 @@ def test_metrics_count_requests_by_route_method_status_and_worker_class(client):
     sample = 'http_requests_total{method="GET",route="/api/io",status="400",worker_class="unknown"}'
     assert sample in text
     assert "http_request_duration_seconds_bucket" in text
+
+
+def test_every_answer_names_its_worker_for_nginxs_access_log(client):
+    import os
+
+    for url in ("/api/whoami", "/api/io?ms=x", "/no-such-page"):
+        response = client.get(url)
+        assert response.headers["X-Worker-Pid"] == str(os.getpid())
+        assert response.headers["X-Worker-Class"] == "unknown"  # the test client is no server
+
+
+def test_observability_can_be_switched_off_to_measure_its_cost():
+    client = create_app({"TESTING": True, "OBSERVABILITY": False}).test_client()
+    response = client.get("/api/whoami")
+    assert response.status_code == 200
+    assert "X-Request-ID" not in response.headers and "X-Worker-Pid" not in response.headers
+    assert client.get("/metrics").status_code == 404
+    # Errors stay JSON: that is the API, not observability.
+    assert client.get("/no-such-page").get_json()["error"] == "not_found"

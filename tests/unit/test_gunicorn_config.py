@@ -63,9 +63,13 @@ def test_shared_settings_come_from_base_for_every_setup(setup):
     assert config["preload_app"] == "False"
     assert config["worker_tmp_dir"] == "/dev/shm"
     assert config["control_socket_disable"] == "True"
-    assert config["accesslog"] == "-"
+    assert config["accesslog"] == "None"  # nginx's access line is the one per request
     assert "JsonAccessLogger" in config["logger_class"]
     assert int(config["max_requests_jitter"]) > 0
+
+
+def test_gunicorns_json_access_log_can_be_switched_on():
+    assert resolved("gevent", GUNICORN_ACCESS_LOG="-")["accesslog"] == "-"
 
 
 def test_usable_cpus_honours_a_cgroup_quota(tmp_path):
