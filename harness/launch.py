@@ -310,3 +310,108 @@ def nginx(app_ports: dict[str, int], log_path: Path, timeout: float = 15) -> Ite
             yield running
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# Published only for measuring: the compose stack keeps nginx's unlimited load port (8081)
+# inside its network; the benchmark adds this override to reach it from the host, on
+# 127.0.0.1 only.
+LOAD_PORT_OVERRIDE = """services:
+  nginx:
+    ports:
+      - "127.0.0.1:${BENCH_LOAD_PORT}:8081"
+"""
+
+
+@dataclass
+class ComposeRunning:
+    """A compose stack started by compose_stack(): where it answers, and its containers."""
+
+    project: str
+    base_url: str
+    load_url: str
+    log_path: Path
+
+    def container_ids(self) -> list[str]:
+        return subprocess.run(
+            [
+                "docker",
+                "ps",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                f"label=com.docker.compose.project={self.project}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by every container of the stack, from their cgroups (the
+        engine's own accounting: processes that already exited count too)."""
+        return sum(cgroup_cpu_seconds(container) for container in self.container_ids())
+
+
+def cgroup_cpu_seconds(container_id: str) -> float:
+    """A container's CPU time from its cgroup: v1 (cpuacct.usage, ns) or v2 (cpu.stat,
+    usage_usec), with Docker's cgroupfs or systemd driver."""
+    patterns = [
+        f"cpuacct/docker/{container_id}/cpuacct.usage",
+        f"cpu,cpuacct/docker/{container_id}/cpuacct.usage",
+        f"docker/{container_id}/cpu.stat",
+        f"system.slice/docker-{container_id}.scope/cpu.stat",
+    ]
+    for pattern in patterns:
+        path = Path("/sys/fs/cgroup") / pattern
+        if path.exists():
+            text = path.read_text()
+            if path.name == "cpuacct.usage":
+                return int(text) / 1e9
+            usage = re.search(r"^usage_usec (\d+)$", text, re.M)
+            return int(usage.group(1)) / 1e6 if usage else 0.0
+    return 0.0
+
+
+@contextmanager
+def compose_stack(
+    log_path: Path, project: str = "flask-three-ways-bench", timeout: float = 600
+) -> Iterator[ComposeRunning]:
+    """The compose stack as users run it (docker-compose.yml, images built from PYTHON_IMAGE
+    and NGINX_IMAGE), under its own project name and free ports, with nginx's load port
+    published on 127.0.0.1 (LOAD_PORT_OVERRIDE). Stopped and removed at the end."""
+    if shutil.which("docker") is None:
+        raise RuntimeError("docker is not installed: the compose stack needs a Docker engine")
+    http_port, load_port = free_port(), free_port()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-compose-"))
+    override = scratch / "load-port.yml"
+    override.write_text(LOAD_PORT_OVERRIDE)
+    env = {
+        **os.environ,
+        "HTTP_PORT": str(http_port),
+        "LOCUST_WEB_PORT": str(free_port()),
+        "BENCH_LOAD_PORT": str(load_port),
+        # A subnet of its own, so it cannot clash with a stack the user has up.
+        "APP_SUBNET": os.environ.get("BENCH_APP_SUBNET", "172.31.242.0/24"),
+    }
+    command = ["docker", "compose", "-p", project, "-f", "docker-compose.yml", "-f", str(override)]
+
+    def compose(*args: str, check: bool = True) -> None:
+        with log_path.open("a") as log:
+            subprocess.run(
+                [*command, *args],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=check,
+                timeout=timeout,
+            )
+
+    try:
+        compose("up", "--build", "--detach", "--wait", "--wait-timeout", str(int(timeout)))
+        yield ComposeRunning(
+            project, f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{load_port}", log_path
+        )
+    finally:
+        compose("down", "--volumes", "--remove-orphans", "--timeout", "45", check=False)
+        shutil.rmtree(scratch, ignore_errors=True)

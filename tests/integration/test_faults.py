@@ -22,6 +22,7 @@ from helpers import wait_until
 
 from harness import launch
 from harness.launch import SETUPS
+from loadtest.evidence import simultaneous_get
 
 # Short worker timeout for this module's own stack, so a hung sync request is killed in
 # seconds (production: 30 s). Requests here take 20 ms; nothing else is affected.
@@ -203,6 +204,22 @@ def accepted_connections(port: int) -> int:
 def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(setup, tmp_path):
     with launch.gunicorn(setup, tmp_path / f"{setup}.log") as server:
         port = urlsplit(server.base_url).port
+        # Ready means one worker answers; the others may still be importing the app, and a
+        # request the kernel queues for them is reset when the master closes the socket. So
+        # wait until every worker has served, then the three requests are truly in flight.
+        workers = server.configs()[setup]["workers"]
+        served: set[int] = set()
+        wait_until(
+            lambda: (
+                served.update(
+                    r.json()["pid"]
+                    for r in simultaneous_get([f"{server.base_url}/api/whoami"] * workers)
+                )
+                or len(served) == workers
+            ),
+            timeout=30,
+            what=f"all {workers} workers to serve",
+        )
         results: list = []
 
         def long_request():
