@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import api, errors, health, logs, metrics, request_id
+from app import api, errors, health, observability
 from app.settings import Settings
 
 
@@ -36,9 +36,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         )
 
     if app.config["OBSERVABILITY"]:
-        logs.init_app(app)
-        request_id.init_app(app)
-        metrics.init_app(app)
+        observability.init_app(app)
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -18,7 +18,8 @@ import threading
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Request, Response
+from flask.ctx import _AppCtxGlobals
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,8 +30,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-
-from app.serving import worker_class
 
 # prometheus_client switches to multiprocess files when the variable is present at all.
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
@@ -111,45 +110,38 @@ def _note_process_and_thread(kind: str) -> None:
     THREADS.labels(kind).set(_os_threads())
 
 
-def _start() -> None:
-    if request.path in UNCOUNTED:
+def start(req: Request, ctx: _AppCtxGlobals, kind: str) -> None:
+    """A request begins: count it in flight (app/observability.py calls this)."""
+    if req.path in UNCOUNTED:
         return
-    g.metrics_kind = kind = worker_class(request.environ)
-    g.metrics_started = time.perf_counter()
+    ctx.metrics_kind = kind
+    ctx.metrics_started = time.perf_counter()
     in_flight = _in_flight.get(kind) or _in_flight.setdefault(kind, IN_FLIGHT.labels(kind))
     in_flight.inc()
     _note_process_and_thread(kind)
 
 
-def _finish(response: Response) -> Response:
-    kind = g.get("metrics_kind")
-    if kind is not None:
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        method, status = request.method, str(response.status_code)
-        counter = _requests.get((route, method, status, kind))
-        if counter is None:
-            counter = _requests.setdefault(
-                (route, method, status, kind), REQUESTS.labels(route, method, status, kind)
-            )
-        counter.inc()
-        histogram = _latency.get((route, method, kind))
-        if histogram is None:
-            histogram = _latency.setdefault(
-                (route, method, kind), LATENCY.labels(route, method, kind)
-            )
-        histogram.observe(time.perf_counter() - g.metrics_started)
-    return response
+def finish(req: Request, ctx: _AppCtxGlobals, response: Response) -> None:
+    """A response is ready: count it by route, method and status, and time it."""
+    kind = ctx.get("metrics_kind")
+    if kind is None:
+        return
+    route = req.url_rule.rule if req.url_rule else "unmatched"
+    method, status = req.method, str(response.status_code)
+    counter = _requests.get((route, method, status, kind))
+    if counter is None:
+        counter = _requests.setdefault(
+            (route, method, status, kind), REQUESTS.labels(route, method, status, kind)
+        )
+    counter.inc()
+    histogram = _latency.get((route, method, kind))
+    if histogram is None:
+        histogram = _latency.setdefault((route, method, kind), LATENCY.labels(route, method, kind))
+    histogram.observe(time.perf_counter() - ctx.metrics_started)
 
 
-def _leave(_exc: BaseException | None) -> None:
-    # Teardown runs even when a view raised, so in-flight can never drift upwards.
-    kind = g.pop("metrics_kind", None)
+def leave(ctx: _AppCtxGlobals) -> None:
+    """The request is over, even if a view raised: in-flight can never drift upwards."""
+    kind = ctx.pop("metrics_kind", None)
     if kind is not None:
         _in_flight[kind].dec()
-
-
-def init_app(app: Flask) -> None:
-    app.before_request(_start)
-    app.after_request(_finish)
-    app.teardown_request(_leave)
-    app.register_blueprint(bp)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import re
 
-from flask import Flask, Response, g, request
+from flask import g
 
 HEADER = "X-Request-ID"
 # Same rule as nginx/snippets/http/request-id.conf: 1-128 characters from a log-safe alphabet.
@@ -27,18 +27,6 @@ def current_request_id() -> str | None:
     return request_id
 
 
-def _assign_request_id() -> None:
-    supplied = request.headers.get(HEADER, "")
-    g.request_id = supplied if VALID_ID.fullmatch(supplied) else f"{random.getrandbits(128):032x}"
-
-
-def _echo_request_id(response: Response) -> Response:
-    request_id = g.get("request_id")
-    if request_id:
-        response.headers[HEADER] = request_id
-    return response
-
-
-def init_app(app: Flask) -> None:
-    app.before_request(_assign_request_id)
-    app.after_request(_echo_request_id)
+def choose(supplied: str) -> str:
+    """The id for a request that arrived with ``supplied`` (empty when it had none)."""
+    return supplied if VALID_ID.fullmatch(supplied) else f"{random.getrandbits(128):032x}"

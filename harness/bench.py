@@ -17,6 +17,7 @@ every run is bounded by -d.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import resource
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,28 +37,45 @@ import psutil
 from gunicorn_conf.cpus import usable_cpus
 from harness import launch
 from harness.runner import locust_ceiling, locust_rate
-from harness.targets import CPU_MS, IO_MS, NGINX_STATIC, checks
+from harness.targets import BARE_FLASK, CPU_MS, IO_MS, NGINX_STATIC, OBSERVABILITY_OFF, checks
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = {"hello": "/api/whoami", "io": f"/api/io?ms={IO_MS}", "cpu": f"/api/cpu?ms={CPU_MS}"}
+# Apps each setup's config also serves, for the per-request cost targets (harness/targets.py).
+VARIANTS = {
+    OBSERVABILITY_OFF: 'app:create_app({"OBSERVABILITY": False})',
+    BARE_FLASK: "harness.bare_flask:app",
+}
 
 
 @dataclass(frozen=True)
 class Contender:
     name: str
-    kind: str  # "setup", "setup via nginx", "peer", "ceiling"
+    # "setup", "setup via nginx", "setup variant" (the same config serving a variant of the
+    # app), "setup in docker", "peer", "ceiling"
+    kind: str
     base: str  # URL prefix the workload paths are appended to
-    pid: int  # the process whose tree is the server (CPU accounting)
+    cpu: Callable[[], float]  # CPU seconds the server has used so far
     slots: int | None = None  # requests it serves at once (None: unbounded / n.a.)
     # A ceiling answers one fixed path, on the hello workload only; the others serve the app.
     fixed_path: str | None = None
     probe: str = "/readyz"  # answered once the server is idle (wait_until_idle)
+    # Measured on these workloads only, and only at the run's highest connection count when
+    # top_only: the variants exist for one target each, judged there.
+    workloads: tuple[str, ...] = tuple(WORKLOADS)
+    top_only: bool = False
 
-    def takes_part_in(self, workload: str) -> bool:
-        return self.fixed_path is None or workload == "hello"
+    def takes_part_in(self, workload: str, connections: int, top: int) -> bool:
+        if self.top_only and connections != top:
+            return False
+        return workload in (("hello",) if self.fixed_path else self.workloads)
 
     def url(self, workload: str) -> str:
         return self.base + (self.fixed_path or WORKLOADS[workload])
+
+
+def process_tree_cpu(pid: int) -> Callable[[], float]:
+    return functools.partial(tree_cpu_seconds, pid)
 
 
 def parse_wrk(output: str) -> dict[str, Any]:
@@ -103,8 +122,10 @@ def tree_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def run_wrk(url: str, connections: int, seconds: int, server_pid: int) -> dict[str, Any]:
-    server_before = tree_cpu_seconds(server_pid)
+def run_wrk(
+    url: str, connections: int, seconds: int, server_cpu: Callable[[], float]
+) -> dict[str, Any]:
+    server_before = server_cpu()
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     result = subprocess.run(
@@ -125,7 +146,7 @@ def run_wrk(url: str, connections: int, seconds: int, server_pid: int) -> dict[s
     wall = time.monotonic() - started
     client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures = parse_wrk(result.stdout)
-    figures["server_cpu"] = round((tree_cpu_seconds(server_pid) - server_before) / wall, 2)
+    figures["server_cpu"] = round((server_cpu() - server_before) / wall, 2)
     figures["client_cpu"] = round(
         (
             client_after.ru_utime
@@ -139,12 +160,18 @@ def run_wrk(url: str, connections: int, seconds: int, server_pid: int) -> dict[s
     return figures
 
 
-def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
+def contenders(stack: ExitStack, logs: Path, docker: bool = True) -> list[Contender]:
     # "Direct" and "via nginx" hit the very same Gunicorn processes, so the difference
     # between them is the nginx hop alone. Every server logs to a file, none through a
-    # supervisor's pipe (which costs CPU per line).
+    # supervisor's pipe (which costs CPU per line). Each setup shares its metrics across its
+    # workers through files, as deployed (PROMETHEUS_MULTIPROC_DIR).
+    def metrics_env(name: str) -> dict[str, str]:
+        return {"PROMETHEUS_MULTIPROC_DIR": str(logs / f"metrics-{name}")}
+
     direct = {
-        setup: stack.enter_context(launch.gunicorn(setup, logs / f"{setup}.log"))
+        setup: stack.enter_context(
+            launch.gunicorn(setup, logs / f"{setup}.log", env=metrics_env(setup))
+        )
         for setup in launch.SETUPS
     }
     slots = {
@@ -154,11 +181,16 @@ def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
         setup: int(running.base_url.rsplit(":", 1)[1]) for setup, running in direct.items()
     }
     proxy = stack.enter_context(launch.nginx(app_ports, logs / "nginx.log"))
+    proxy_cpu = process_tree_cpu(proxy.process.pid)
     found: list[Contender] = []
     for setup in launch.SETUPS:
         found.append(
             Contender(
-                setup, "setup", direct[setup].base_url, direct[setup].process.pid, slots[setup]
+                setup,
+                "setup",
+                direct[setup].base_url,
+                process_tree_cpu(direct[setup].process.pid),
+                slots[setup],
             )
         )
         # CPU of the nginx path: nginx's tree only (the Gunicorn share shows in the direct row).
@@ -167,17 +199,47 @@ def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
                 f"nginx→{setup}",
                 "setup via nginx",
                 proxy.load_url + f"/{setup}",
-                proxy.process.pid,
+                proxy_cpu,
                 slots[setup],
             )
         )
+        # The same config serving the app without its observability, and a bare Flask app:
+        # what metrics, request ids and logs cost, and what the app costs beyond Flask.
+        for variant, app in VARIANTS.items():
+            running = stack.enter_context(
+                launch.gunicorn(
+                    setup,
+                    logs / f"{setup}-{variant}.log",
+                    app=app,
+                    env=metrics_env(f"{setup}-{variant}"),
+                )
+            )
+            found.append(
+                Contender(
+                    f"{setup} {variant}",
+                    "setup variant",
+                    running.base_url,
+                    process_tree_cpu(running.process.pid),
+                    slots[setup],
+                    workloads=("hello",),
+                    top_only=True,
+                )
+            )
     for mode, mode_slots in launch.DEV_SLOTS.items():
         dev = stack.enter_context(launch.dev_server(mode, logs / f"dev-{mode}.log"))
-        found.append(Contender(f"dev-{mode}", "peer", dev.base_url, dev.process.pid, mode_slots))
+        found.append(
+            Contender(
+                f"dev-{mode}", "peer", dev.base_url, process_tree_cpu(dev.process.pid), mode_slots
+            )
+        )
     waitress = stack.enter_context(launch.waitress(logs / "waitress.log"))
     found.append(
         Contender(
-            "waitress", "peer", waitress.base_url, waitress.process.pid, launch.WAITRESS_THREADS
+            "waitress",
+            "peer",
+            waitress.base_url,
+            process_tree_cpu(waitress.process.pid),
+            launch.WAITRESS_THREADS,
         )
     )
     raw = stack.enter_context(
@@ -185,7 +247,12 @@ def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
     )
     found.append(
         Contender(
-            "raw-wsgi-sync", "ceiling", raw.base_url, raw.process.pid, fixed_path="/", probe="/"
+            "raw-wsgi-sync",
+            "ceiling",
+            raw.base_url,
+            process_tree_cpu(raw.process.pid),
+            fixed_path="/",
+            probe="/",
         )
     )
     found.append(
@@ -193,11 +260,27 @@ def contenders(stack: ExitStack, logs: Path) -> list[Contender]:
             NGINX_STATIC,
             "ceiling",
             proxy.load_url,
-            proxy.process.pid,
+            proxy_cpu,
             fixed_path="/healthz",
             probe="/healthz",
         )
     )
+    if docker:
+        # The compose stack as users run it, through its nginx (load port published for the
+        # run): against the native nginx→setup rows, what running in containers costs.
+        composed = stack.enter_context(launch.compose_stack(logs / "compose.log"))
+        for setup in launch.SETUPS:
+            found.append(
+                Contender(
+                    f"docker nginx→{setup}",
+                    "setup in docker",
+                    composed.load_url + f"/{setup}",
+                    composed.cpu_seconds,
+                    slots[setup],
+                    workloads=("hello",),
+                    top_only=True,
+                )
+            )
     return found
 
 
@@ -215,14 +298,14 @@ def measure(args) -> dict[str, Any]:
     locust_samples: dict[str, list[dict]] = {"ceiling": [], "hello_gthread": []}
     users = max(args.connections)
     with ExitStack() as stack:
-        every = contenders(stack, logs)
+        every = contenders(stack, logs, docker=args.docker)
         nginx_load_url = next(c.base for c in every if c.name == NGINX_STATIC)
         found = [c for c in every if not args.contenders or c.name in args.contenders]
         for round_no in range(args.rounds):
             for workload in args.workloads:
                 for connections in args.connections:
                     for contender in found:  # interleaved: every contender, then the next round
-                        if not contender.takes_part_in(workload):
+                        if not contender.takes_part_in(workload, connections, users):
                             continue
                         print(
                             f"  round {round_no + 1} {workload:5} c={connections:<3} "
@@ -232,7 +315,7 @@ def measure(args) -> dict[str, Any]:
                         wait_until_idle(contender)
                         samples.setdefault((contender.name, workload, connections), []).append(
                             run_wrk(
-                                contender.url(workload), connections, args.seconds, contender.pid
+                                contender.url(workload), connections, args.seconds, contender.cpu
                             )
                         )
             if args.locust:
@@ -377,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument(
         "--no-locust", dest="locust", action="store_false", help="skip the Locust ceiling runs"
+    )
+    parser.add_argument(
+        "--no-docker",
+        dest="docker",
+        action="store_false",
+        help="skip the compose stack (the Docker-tax rows); it needs a Docker engine",
     )
     parser.add_argument(
         "--contenders",

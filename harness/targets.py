@@ -17,6 +17,9 @@ from harness.runner import NEAR_CEILING
 
 IO_MS, CPU_MS = 50, 5
 NGINX_STATIC = "nginx-static"  # the ceiling contender: nginx answering /healthz itself
+# The app variants each setup's config also serves (harness/bench.py's VARIANTS).
+OBSERVABILITY_OFF = "observability off"
+BARE_FLASK = "bare Flask"
 PEERS = ("dev-single", "dev-threaded", "dev-processes", "waitress")
 DEV_MODES = PEERS[:3]
 
@@ -243,19 +246,74 @@ def gevent_tail_next_to_gthreads(runs: Runs) -> Check:
     )
 
 
+def hello_ratio(runs: Runs, target: str, ours: str, theirs: str, floor: float) -> Check:
+    """A hello throughput ratio, ours / theirs, against a floor."""
+    keys = ((ours, "hello"), (theirs, "hello"))
+    found = runs.need(*keys)
+    if found is None or not found[1]["rps"]:
+        return runs.missing(target, *keys)
+    mine, other = found
+    ratio = mine["rps"] / other["rps"]
+    return Check(
+        target,
+        f"{ratio:.0%} ({ours} {mine['rps']:g} vs {theirs} {other['rps']:g} req/s; p99 "
+        f"{mine['p99_ms']} vs {other['p99_ms']} ms)",
+        ratio >= floor,
+    )
+
+
+def observability_tax(runs: Runs, setup: str) -> Check:
+    """Metrics, request ids and JSON logs cost at most 10 % of hello throughput."""
+    return hello_ratio(
+        runs,
+        f"observability tax, {setup}: the shipped app >= 90 % of it with observability off",
+        setup,
+        f"{setup} {OBSERVABILITY_OFF}",
+        0.90,
+    )
+
+
+def holds_its_own_against_bare_flask(runs: Runs, setup: str) -> Check:
+    """The app's own per-request path costs little beyond Flask's."""
+    return hello_ratio(
+        runs,
+        f"per-request cost, {setup}: the shipped app >= 85 % of a bare Flask jsonify app",
+        setup,
+        f"{setup} {BARE_FLASK}",
+        0.85,
+    )
+
+
+def docker_tax(runs: Runs, setup: str) -> Check:
+    """The compose stack serves hello through its nginx at >= 75 % of the same setup run
+    natively through the same nginx config."""
+    return hello_ratio(
+        runs,
+        f"Docker tax, {setup}: the compose stack's nginx >= 75 % of native nginx",
+        f"docker nginx→{setup}",
+        f"nginx→{setup}",
+        0.75,
+    )
+
+
 def setup_rows(runs: Runs, workload: str) -> list[Row]:
     """Every shipped setup's row (direct and via nginx) for a workload, at the top count."""
     return [
         r
         for r in runs.rows
-        if r["kind"].startswith("setup")
+        if r["kind"] in ("setup", "setup via nginx")
         and r["workload"] == workload
         and r["connections"] == runs.top
     ]
 
 
 def _every_target(runs: Runs) -> Iterator[Check]:
-    per_setup: list[Callable[[Runs, str], Check]] = [io_bound_near_its_bound]
+    per_setup: list[Callable[[Runs, str], Check]] = [
+        io_bound_near_its_bound,
+        observability_tax,
+        holds_its_own_against_bare_flask,
+        docker_tax,
+    ]
     for judge in per_setup:
         for setup in SETUPS:
             yield judge(runs, setup)

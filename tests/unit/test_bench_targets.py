@@ -100,3 +100,26 @@ def test_a_target_whose_rows_are_missing_is_missed_not_dropped():
     assert "nginx→gevent io" in gevent_io.measured
     assert by_target(found, "hop on hello, gthread").measured.startswith("2.5%")
     assert not by_target(found, "Locust").met
+
+
+def test_the_per_request_cost_targets_are_ratios_against_their_floors():
+    rows = [
+        row("gthread", "hello", 2000),
+        row("gthread observability off", "hello", 2100, kind="setup variant"),  # 95 %: met
+        row("gthread bare Flask", "hello", 2500, kind="setup variant"),  # 80 %: missed
+        row("gevent", "hello", 2000),
+        row("gevent observability off", "hello", 2400, kind="setup variant"),  # 83 %: missed
+        row("gevent bare Flask", "hello", 2300, kind="setup variant"),  # 87 %: met
+        row("nginx→gthread", "hello", 1800, kind="setup via nginx"),
+        row("docker nginx→gthread", "hello", 1400, kind="setup in docker"),  # 78 %: met
+    ]
+    found = targets.checks(rows, {}, cpus=2)
+    assert by_target(found, "observability tax, gthread").met
+    assert not by_target(found, "observability tax, gevent").met
+    assert not by_target(found, "per-request cost, gthread").met
+    assert by_target(found, "per-request cost, gevent").met
+    docker = by_target(found, "Docker tax, gthread")
+    assert docker.met and docker.measured.startswith("78%")
+    assert by_target(found, "Docker tax, gevent").measured.startswith("missing data")
+    # A variant is never "the best setup" against the peers.
+    assert "bare Flask" not in by_target(found, "best setup").measured
