@@ -11,7 +11,12 @@ import pytest
 
 from harness.launch import ROOT
 
-SHELL_SCRIPTS = [".ci/run", ".ci/standin-images.sh", "tools/make-dev-cert.sh"]
+SHELL_SCRIPTS = [
+    ".ci/run",
+    ".ci/standin-images.sh",
+    "tools/make-dev-cert.sh",
+    "loadtest/healthcheck.sh",
+]
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess:
