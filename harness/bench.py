@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import re
 import resource
 import shutil
@@ -160,7 +161,11 @@ def run_wrk(
     return figures
 
 
-def contenders(stack: ExitStack, logs: Path, docker: bool = True) -> list[Contender]:
+def contenders(
+    stack: ExitStack, logs: Path, docker: bool = True, idle_seconds: int = 60
+) -> tuple[list[Contender], dict[str, Any] | None]:
+    """Every server, started; and, with docker, what the compose stack costs idle."""
+
     # "Direct" and "via nginx" hit the very same Gunicorn processes, so the difference
     # between them is the nginx hop alone. Every server logs to a file, none through a
     # supervisor's pipe (which costs CPU per line). Each setup shares its metrics across its
@@ -269,6 +274,7 @@ def contenders(stack: ExitStack, logs: Path, docker: bool = True) -> list[Conten
         # The compose stack as users run it, through its nginx (load port published for the
         # run): against the native nginx→setup rows, what running in containers costs.
         composed = stack.enter_context(launch.compose_stack(logs / "compose.log"))
+        idle = measure_idle(composed, idle_seconds)
         for setup in launch.SETUPS:
             found.append(
                 Contender(
@@ -281,7 +287,23 @@ def contenders(stack: ExitStack, logs: Path, docker: bool = True) -> list[Conten
                     top_only=True,
                 )
             )
-    return found
+        return found, idle
+    return found, None
+
+
+def measure_idle(composed: launch.ComposeRunning, seconds: int) -> dict[str, Any]:
+    """CPU the compose stack's containers use while nothing loads them (healthchecks, timers,
+    heartbeats), from their cgroups, before the first load run. The engine's own share of
+    each healthcheck (an exec) is not in the containers' cgroups and not counted here."""
+    print(f"  idle: the compose stack for {seconds} s", flush=True)
+    before, started = composed.cpu_seconds(), time.monotonic()
+    time.sleep(seconds)
+    used, wall = composed.cpu_seconds() - before, time.monotonic() - started
+    return {
+        "seconds": round(wall, 1),
+        "cpu_share": round(used / wall, 5),
+        "healthcheck_interval": os.environ.get("HEALTHCHECK_INTERVAL") or "60s (default)",
+    }
 
 
 def wait_until_idle(contender: Contender) -> None:
@@ -298,7 +320,7 @@ def measure(args) -> dict[str, Any]:
     locust_samples: dict[str, list[dict]] = {"ceiling": [], "hello_gthread": []}
     users = max(args.connections)
     with ExitStack() as stack:
-        every = contenders(stack, logs, docker=args.docker)
+        every, idle = contenders(stack, logs, docker=args.docker, idle_seconds=args.idle_seconds)
         nginx_load_url = next(c.base for c in every if c.name == NGINX_STATIC)
         found = [c for c in every if not args.contenders or c.name in args.contenders]
         for round_no in range(args.rounds):
@@ -364,7 +386,7 @@ def measure(args) -> dict[str, Any]:
             }
         )
     locust = {key: middle_run(runs) for key, runs in locust_samples.items() if runs}
-    return {"rows": rows, "locust": locust}
+    return {"rows": rows, "locust": locust, "idle": idle}
 
 
 def middle_run(runs: list[dict]) -> dict:
@@ -429,6 +451,15 @@ def markdown(result: dict, meta: dict) -> str:
             )
             + " |"
         )
+    idle = result.get("idle")
+    if idle:
+        lines += [
+            "",
+            "## The compose stack, idle",
+            "",
+            f"Its containers used {idle['cpu_share']:.2%} of one core over {idle['seconds']:g} s "
+            f"(healthcheck interval {idle['healthcheck_interval']}), from their cgroups.",
+        ]
     if result["locust"]:
         lines += [
             "",
@@ -468,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the compose stack (the Docker-tax rows); it needs a Docker engine",
     )
     parser.add_argument(
+        "--idle-seconds", type=int, default=60, help="how long to measure the idle compose stack"
+    )
+    parser.add_argument(
         "--contenders",
         nargs="+",
         metavar="NAME",
@@ -487,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         write_results(args.render.parent, meta, result)
         return 0
     if args.short:
-        args.seconds, args.rounds, args.connections = 1, 1, [16]
+        args.seconds, args.rounds, args.connections, args.idle_seconds = 1, 1, [16], 3
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
     if max(args.connections) > 400 or args.seconds > 60:
@@ -509,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_results(out: Path, meta: dict, result: dict) -> None:
     """Judge the targets, write bench.json and bench.md, and print the verdicts."""
-    found = checks(result["rows"], result["locust"], meta["cpus"])
+    found = checks(result["rows"], result["locust"], meta["cpus"], result.get("idle"))
     result["checks"] = [{**asdict(c), "sentence": c.sentence()} for c in found]
     (out / "bench.json").write_text(json.dumps({"meta": meta, **result}, indent=1))
     (out / "bench.md").write_text(markdown(result, meta))

@@ -42,12 +42,15 @@ class Runs:
     """The run's rows, looked up by (contender, workload, connections); connections default
     to the highest count measured (where the targets are judged)."""
 
-    def __init__(self, rows: list[Row], locust: dict[str, Row], cpus: int) -> None:
+    def __init__(
+        self, rows: list[Row], locust: dict[str, Row], cpus: int, idle: Row | None = None
+    ) -> None:
         self.rows = rows
         self.by_key = {(r["contender"], r["workload"], r["connections"]): r for r in rows}
         self.top = max((r["connections"] for r in rows), default=0)
         self.locust = locust
         self.cpus = cpus
+        self.idle = idle
 
     def get(self, contender: str, workload: str, connections: int | None = None) -> Row | None:
         return self.by_key.get((contender, workload, connections or self.top))
@@ -296,6 +299,22 @@ def docker_tax(runs: Runs, setup: str) -> Check:
     )
 
 
+def idle_cost(runs: Runs) -> Check:
+    """The whole default stack, idle, uses under 1 % of one core (inside its containers)."""
+    target = "idle cost: the compose stack's containers use < 1 % of one core while idle"
+    if not runs.idle:
+        return Check(
+            target, "missing data: the compose stack was not measured (--no-docker?)", False
+        )
+    share = runs.idle["cpu_share"]
+    return Check(
+        target,
+        f"{share:.2%} of a core over {runs.idle['seconds']:g} s (healthcheck interval "
+        f"{runs.idle['healthcheck_interval']}; the engine's share of each check is not counted)",
+        share < 0.01,
+    )
+
+
 def setup_rows(runs: Runs, workload: str) -> list[Row]:
     """Every shipped setup's row (direct and via nginx) for a workload, at the top count."""
     return [
@@ -327,9 +346,12 @@ def _every_target(runs: Runs) -> Iterator[Check]:
         for contender in (setup, f"nginx→{setup}"):
             yield hello_tail(runs, contender)
     yield locust_is_not_the_bottleneck(runs)
+    yield idle_cost(runs)
     yield gevent_tail_next_to_gthreads(runs)
 
 
-def checks(rows: list[Row], locust: dict[str, Row], cpus: int) -> list[Check]:
+def checks(
+    rows: list[Row], locust: dict[str, Row], cpus: int, idle: Row | None = None
+) -> list[Check]:
     """Every target, judged from the rows of one run (missing rows: MISSED)."""
-    return list(_every_target(Runs(rows, locust, cpus)))
+    return list(_every_target(Runs(rows, locust, cpus, idle)))

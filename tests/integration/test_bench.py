@@ -44,6 +44,7 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         "observability tax",
         "per-request cost",
         "Docker tax",
+        "idle cost",
     ):
         assert any(family in target for target in targets), family
     # ...and judged from measured rows: the short run measures every row a target needs.

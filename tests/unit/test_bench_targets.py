@@ -123,3 +123,15 @@ def test_the_per_request_cost_targets_are_ratios_against_their_floors():
     assert by_target(found, "Docker tax, gevent").measured.startswith("missing data")
     # A variant is never "the best setup" against the peers.
     assert "bare Flask" not in by_target(found, "best setup").measured
+
+
+def test_the_idle_stack_is_judged_from_its_measured_cpu_share():
+    def idle(share):
+        judged = targets.checks(
+            [], {}, cpus=2, idle={"seconds": 60, "cpu_share": share, "healthcheck_interval": "60s"}
+        )
+        return by_target(judged, "idle cost")
+
+    assert idle(0.0076).met and "0.76%" in idle(0.0076).measured
+    assert not idle(0.0214).met
+    assert by_target(targets.checks([], {}, cpus=2), "idle cost").measured.startswith("missing")
