@@ -33,10 +33,22 @@ from tools.native_stack import Ports, gunicorn_command, nginx_command, render_ng
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports. All are held open together while they are
+    picked: picked one at a time, a port released by one pick can be handed out by the next
+    (it happened: two setups of one stack were given the same port)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def http_status(url: str, timeout: float = 2) -> int | None:
@@ -166,7 +178,7 @@ def native_stack(
     """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py).
     ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT);
     ``tls_cert_dir`` serves HTTPS as docker-compose.tls.yml does."""
-    http_port, load_port, https_port = free_port(), free_port(), free_port()
+    http_port, load_port, https_port, *app_ports = free_ports(3 + len(SETUPS))
     command = [
         sys.executable,
         "-m",
@@ -178,7 +190,7 @@ def native_stack(
         "--https-port",
         str(https_port),
         "--app-ports",
-        *(str(free_port()) for _ in SETUPS),
+        *map(str, app_ports),
     ]
     if tls_cert_dir is not None:
         command += ["--tls-cert-dir", str(tls_cert_dir)]
@@ -292,8 +304,8 @@ def nginx(app_ports: dict[str, int], log_path: Path, timeout: float = 15) -> Ite
     """nginx alone (the shipped config, rendered for loopback) in front of Gunicorn setups
     already running on ``app_ports``; its output goes to a file, not through a supervisor."""
 
-    http_port, load_port = free_port(), free_port()
-    ports = Ports(http_port, load_port, free_port(), *(app_ports[s] for s in SETUPS))
+    http_port, load_port, https_port = free_ports(3)
+    ports = Ports(http_port, load_port, https_port, *(app_ports[s] for s in SETUPS))
     run_dir = Path(tempfile.mkdtemp(prefix="nginx-"))
     try:
         conf = render_nginx(run_dir, ports)
@@ -381,14 +393,14 @@ def compose_stack(
     published on 127.0.0.1 (LOAD_PORT_OVERRIDE). Stopped and removed at the end."""
     if shutil.which("docker") is None:
         raise RuntimeError("docker is not installed: the compose stack needs a Docker engine")
-    http_port, load_port = free_port(), free_port()
+    http_port, load_port, locust_port = free_ports(3)
     scratch = Path(tempfile.mkdtemp(prefix="bench-compose-"))
     override = scratch / "load-port.yml"
     override.write_text(LOAD_PORT_OVERRIDE)
     env = {
         **os.environ,
         "HTTP_PORT": str(http_port),
-        "LOCUST_WEB_PORT": str(free_port()),
+        "LOCUST_WEB_PORT": str(locust_port),
         "BENCH_LOAD_PORT": str(load_port),
         # A subnet of its own, so it cannot clash with a stack the user has up.
         "APP_SUBNET": os.environ.get("BENCH_APP_SUBNET", "172.31.242.0/24"),

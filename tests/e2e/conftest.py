@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.launch import free_port
+from harness.launch import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "flask-three-ways-e2e"
@@ -89,10 +89,11 @@ def _require_docker() -> None:
 @pytest.fixture(scope="session")
 def compose_stack() -> ComposeStack:
     _require_docker()
+    http_port, locust_port = free_ports(2)
     env = dict(
         os.environ,
-        HTTP_PORT=str(free_port()),
-        LOCUST_WEB_PORT=str(free_port()),
+        HTTP_PORT=str(http_port),
+        LOCUST_WEB_PORT=str(locust_port),
         # A subnet of its own, so it cannot clash with a user's stack that is up.
         APP_SUBNET=os.environ.get("E2E_APP_SUBNET", "172.31.241.0/24"),
     )
