@@ -90,9 +90,18 @@ def _os_threads() -> int:
 # labels() validates the label values and takes the metric's lock each time it is called;
 # the children it returns are cached here instead (a plain dict read; two threads filling the
 # same key at once both get the same child from prometheus_client).
-_requests: dict[tuple[str, str, str, str], Any] = {}
-_latency: dict[tuple[str, str, str], Any] = {}
-_in_flight: dict[str, Any] = {}
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per process and label set."""
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children.setdefault(key, metric.labels(*labels))
+    return child
+
+
 # The process and thread gauges change only when a process or a thread starts serving (a
 # Gunicorn worker starts, the gthread pool grows), so they are set then, not on every
 # request: counting /proc/self/task is a directory listing. "Seen" lives in a thread-local,
@@ -106,8 +115,8 @@ def _note_process_and_thread(kind: str) -> None:
     if getattr(_seen, "pid", None) == pid:
         return
     _seen.pid = pid
-    PROCESSES.labels(kind).set(1)  # this process is alive: livesum counts it once
-    THREADS.labels(kind).set(_os_threads())
+    _child(PROCESSES, kind).set(1)  # this process is alive: livesum counts it once
+    _child(THREADS, kind).set(_os_threads())
 
 
 def start(req: Request, ctx: _AppCtxGlobals, kind: str) -> None:
@@ -116,8 +125,7 @@ def start(req: Request, ctx: _AppCtxGlobals, kind: str) -> None:
         return
     ctx.metrics_kind = kind
     ctx.metrics_started = time.perf_counter()
-    in_flight = _in_flight.get(kind) or _in_flight.setdefault(kind, IN_FLIGHT.labels(kind))
-    in_flight.inc()
+    _child(IN_FLIGHT, kind).inc()
     _note_process_and_thread(kind)
 
 
@@ -127,21 +135,13 @@ def finish(req: Request, ctx: _AppCtxGlobals, response: Response) -> None:
     if kind is None:
         return
     route = req.url_rule.rule if req.url_rule else "unmatched"
-    method, status = req.method, str(response.status_code)
-    counter = _requests.get((route, method, status, kind))
-    if counter is None:
-        counter = _requests.setdefault(
-            (route, method, status, kind), REQUESTS.labels(route, method, status, kind)
-        )
-    counter.inc()
-    histogram = _latency.get((route, method, kind))
-    if histogram is None:
-        histogram = _latency.setdefault((route, method, kind), LATENCY.labels(route, method, kind))
-    histogram.observe(time.perf_counter() - ctx.metrics_started)
+    method = req.method
+    _child(REQUESTS, route, method, str(response.status_code), kind).inc()
+    _child(LATENCY, route, method, kind).observe(time.perf_counter() - ctx.metrics_started)
 
 
 def leave(ctx: _AppCtxGlobals) -> None:
     """The request is over, even if a view raised: in-flight can never drift upwards."""
     kind = ctx.pop("metrics_kind", None)
     if kind is not None:
-        _in_flight[kind].dec()
+        _child(IN_FLIGHT, kind).dec()
