@@ -21,6 +21,7 @@ from app.settings import Settings
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the application; ``overrides`` (tests) win over the environment."""
     app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     settings = Settings.from_environ()
     app.config.from_mapping(settings.flask_config())
     if overrides:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify
+from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+
+from app.request_id import current_request_id
 
 
 class ApiError(Exception):
@@ -27,7 +29,7 @@ class ApiError(Exception):
 def error_body(status: int, error: str, message: str, **details: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"status": status, "error": error, "message": message}
     body.update(details)
-    request_id = g.get("request_id")
+    request_id = current_request_id()
     if request_id:
         body["request_id"] = request_id
     return body

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 
-from flask import Flask, Response, g, has_request_context
+from flask import Flask
+
+from app.request_id import current_request_id
+
+# Who served a response: app/observability.py adds them, nginx logs and hides them.
+WORKER_CLASS_HEADER = "X-Worker-Class"
+WORKER_PID_HEADER = "X-Worker-Pid"
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,17 +32,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if has_request_context() and g.get("request_id"):
-            entry["request_id"] = g.request_id
+        request_id = current_request_id()
+        if request_id:
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
-
-
-def name_the_worker(response: Response, kind: str) -> None:
-    """The headers nginx logs (and hides): who served this response."""
-    response.headers["X-Worker-Class"] = kind
-    response.headers["X-Worker-Pid"] = str(os.getpid())
 
 
 def init_app(app: Flask) -> None:

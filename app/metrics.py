@@ -13,13 +13,13 @@ internal network.
 
 from __future__ import annotations
 
+import bisect
 import os
+import struct
 import threading
-import time
 from typing import Any
 
-from flask import Blueprint, Request, Response
-from flask.ctx import _AppCtxGlobals
+from flask import Blueprint, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -67,6 +67,7 @@ THREADS = Gauge(
 
 bp = Blueprint("metrics", __name__)
 UNCOUNTED = {"/metrics"}
+UNMATCHED = "unmatched"  # the route label of requests no URL rule matched
 
 
 @bp.get("/metrics")
@@ -86,20 +87,88 @@ def _os_threads() -> int:
         return threading.active_count()
 
 
-# The hot path: every request pays for what runs here, so nothing is looked up twice.
-# labels() validates the label values and takes the metric's lock each time it is called;
-# the children it returns are cached here instead (a plain dict read; two threads filling the
-# same key at once both get the same child from prometheus_client).
-_children: dict[tuple[Any, ...], Any] = {}
+# The hot path: every request pays for what runs here. Through prometheus_client's public
+# calls one request cost five value writes at ~7,000 CPU instructions each (measured under
+# valgrind): every write takes one process-wide lock, asks the kernel for the pid and formats
+# two doubles. Served, the metrics were most of what observability cost (docs/bench/bench.md).
+# So the per-request series are written here directly: each as a _Slot, one 8-byte store into
+# the worker's metrics file at the entry prometheus_client created for it, under a lock of its
+# own (threads serving different routes do not wait on each other). This relies on the file
+# layout of the pinned prometheus-client (app/requirements.txt: mmap_dict.py, values.py);
+# tests/unit/test_metrics.py fails if an upgrade changes it. Without PROMETHEUS_MULTIPROC_DIR
+# (tests, the dev server) the in-memory values are used as they are: they already have inc().
+_pack_double = struct.Struct("d").pack
 
 
-def _child(metric: Any, *labels: str) -> Any:
-    """``metric.labels(*labels)``, looked up once per process and label set."""
-    key = (metric, *labels)
-    child = _children.get(key)
-    if child is None:
-        child = _children.setdefault(key, metric.labels(*labels))
-    return child
+class _Slot:
+    """One labelled value in this worker's metrics file, at a fixed offset. prometheus_client
+    formats the entry (key, value, timestamp) when the child is created; here only the value's
+    eight bytes are rewritten, whole (a slice assignment, never a partial write a concurrent
+    scrape could read)."""
+
+    __slots__ = ("_file", "_pos", "_value", "_lock")
+
+    def __init__(self, value: Any) -> None:
+        # get() makes prometheus_client check the pid first: in a forked child it moves every
+        # value to the child's own file before the entry's place is read here.
+        self._value = value.get()
+        self._file = value._file  # MmapedDict; its mmap can be replaced when the file grows
+        self._pos = value._file._positions[value._key]
+        self._lock = threading.Lock()
+
+    def inc(self, amount: float) -> None:
+        with self._lock:
+            self._value = total = self._value + amount
+            pos = self._pos
+            self._file._m[pos : pos + 8] = _pack_double(total)
+
+
+def _slot(value: Any) -> Any:
+    """What the hot path writes to for one prometheus_client value."""
+    return _Slot(value) if MULTIPROCESS else value
+
+
+class _Outcome:
+    """The series one finished request updates, for one (route, method, status, worker
+    class): looked up with one dict read per request."""
+
+    __slots__ = ("requests", "latency_sum", "latency_buckets")
+
+    def __init__(self, route: str, method: str, status: str, kind: str) -> None:
+        histogram = LATENCY.labels(route, method, kind)
+        self.requests = _slot(REQUESTS.labels(route, method, status, kind)._value)
+        self.latency_sum = _slot(histogram._sum)
+        self.latency_buckets = [_slot(bucket) for bucket in histogram._buckets]
+
+
+# Built per process (a forked child starts over: its values live in a file of its own) and
+# per label set, on first use. Two threads building the same entry at once both get the one
+# setdefault() kept.
+_BOUNDS = LATENCY._upper_bounds
+_built_for_pid: int | None = None
+_in_flight_slots: dict[str, Any] = {}
+_outcomes: dict[tuple[str, str, str, str], _Outcome] = {}
+
+
+def _in_flight(kind: str) -> Any:
+    global _built_for_pid
+    pid = os.getpid()
+    if _built_for_pid != pid:
+        _in_flight_slots.clear()
+        _outcomes.clear()
+        _built_for_pid = pid
+    slot = _in_flight_slots.get(kind)
+    if slot is None:
+        slot = _in_flight_slots.setdefault(kind, _slot(IN_FLIGHT.labels(kind)._value))
+    return slot
+
+
+def _outcome(route: str, method: str, status: str, kind: str) -> _Outcome:
+    key = (route, method, status, kind)
+    outcome = _outcomes.get(key)
+    if outcome is None:
+        outcome = _outcomes.setdefault(key, _Outcome(*key))
+    return outcome
 
 
 # The process and thread gauges change only when a process or a thread starts serving (a
@@ -115,33 +184,34 @@ def _note_process_and_thread(kind: str) -> None:
     if getattr(_seen, "pid", None) == pid:
         return
     _seen.pid = pid
-    _child(PROCESSES, kind).set(1)  # this process is alive: livesum counts it once
-    _child(THREADS, kind).set(_os_threads())
+    PROCESSES.labels(kind).set(1)  # this process is alive: livesum counts it once
+    THREADS.labels(kind).set(_os_threads())
 
 
-def start(req: Request, ctx: _AppCtxGlobals, kind: str) -> None:
-    """A request begins: count it in flight (app/observability.py calls this)."""
-    if req.path in UNCOUNTED:
-        return
-    ctx.metrics_kind = kind
-    ctx.metrics_started = time.perf_counter()
-    _child(IN_FLIGHT, kind).inc()
+def start(environ: dict[str, Any], kind: str) -> bool:
+    """A request begins: count it in flight (app/observability.py calls this). False for the
+    paths that are not counted (the scrape itself)."""
+    if environ.get("PATH_INFO") in UNCOUNTED:
+        return False
+    _in_flight(kind).inc(1)
     _note_process_and_thread(kind)
+    return True
 
 
-def finish(req: Request, ctx: _AppCtxGlobals, response: Response) -> None:
-    """A response is ready: count it by route, method and status, and time it."""
-    kind = ctx.get("metrics_kind")
-    if kind is None:
-        return
-    route = req.url_rule.rule if req.url_rule else "unmatched"
-    method = req.method
-    _child(REQUESTS, route, method, str(response.status_code), kind).inc()
-    _child(LATENCY, route, method, kind).observe(time.perf_counter() - ctx.metrics_started)
+def route(environ: dict[str, Any]) -> str:
+    """The URL rule Flask matched for the request being answered, read from the request object
+    Werkzeug keeps in the environ while Flask's request context is open; UNMATCHED for a 404
+    (and for a request Flask never built)."""
+    rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+    return rule.rule if rule is not None else UNMATCHED
 
 
-def leave(ctx: _AppCtxGlobals) -> None:
-    """The request is over, even if a view raised: in-flight can never drift upwards."""
-    kind = ctx.pop("metrics_kind", None)
-    if kind is not None:
-        _child(IN_FLIGHT, kind).dec()
+def finish(environ: dict[str, Any], route: str, status: str, kind: str, seconds: float) -> None:
+    """The app has answered (or raised): count the request by route, method and status, time
+    it, and take it out of flight. Runs in the process start() ran in, which checked the pid."""
+    outcome = _outcome(route, environ.get("REQUEST_METHOD", "GET"), status[:3], kind)
+    outcome.requests.inc(1)
+    outcome.latency_sum.inc(seconds)
+    # The histogram's bucket: the first upper bound >= seconds ("le"), as observe() finds it.
+    outcome.latency_buckets[bisect.bisect_left(_BOUNDS, seconds)].inc(1)
+    _in_flight_slots[kind].inc(-1)

@@ -1,51 +1,76 @@
-"""Request ids, metrics and the worker headers nginx logs, wired in as one set of hooks.
+"""Request ids, metrics and the worker headers nginx logs, as one WSGI middleware.
 
-Every request pays for what runs here, so the three concerns share one ``before_request``,
-one ``after_request`` and one ``teardown_request`` (Flask inspects every hook for a
-coroutine on every call), and each reads ``request`` and ``g`` through their context-local
-proxies once. What each does lives in its own module: app/request_id.py, app/metrics.py,
-app/logs.py. create_app() leaves all of it out when OBSERVABILITY is off (app/settings.py),
-which is how the benchmark measures its cost.
+Every request pays for what runs here, so it runs where it is cheapest: around the Flask app,
+on the WSGI environ and the raw header list, not as Flask ``before_request`` /
+``after_request`` / ``teardown_request`` hooks. Hooks cost a coroutine check each on every
+call, a context-local lookup for every ``request`` and ``g`` access, and a scan of the header
+list for every ``response.headers[...] =``; here a header is one ``list.append``. What each
+concern does lives in its own module: app/request_id.py, app/metrics.py, app/logs.py.
+create_app() leaves all of it out when OBSERVABILITY is off (app/settings.py), which is how
+the benchmark measures its cost.
+
+Flask's ``request`` stays the place views read from: the chosen id is put into the environ
+(``request_id.ENVIRON_KEY``) before Flask builds its request, so views, error handlers and
+log lines find it on ``request.environ`` under any worker class.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Request, Response, g, request
-from flask.ctx import _AppCtxGlobals
+import os
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
 
 from app import logs, metrics, request_id
 from app.serving import worker_class
 
-
-def _current() -> tuple[Request, _AppCtxGlobals]:
-    """The request and g objects themselves, each looked up through its proxy once."""
-    return request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-def _before() -> None:
-    req, ctx = _current()
-    ctx.request_id = request_id.choose(req.headers.get(request_id.HEADER, ""))
-    ctx.worker_class = kind = worker_class(req.environ)
-    metrics.start(req, ctx, kind)
+class Observability:
+    """Wraps the Flask app's WSGI callable: chooses the request id, counts and times the
+    request, and adds ``X-Request-ID``, ``X-Worker-Class`` and ``X-Worker-Pid`` to the
+    response (nginx logs the last two and hides them from clients)."""
 
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
+        self.wsgi_app = wsgi_app
 
-def _after(response: Response) -> Response:
-    req, ctx = _current()
-    # before_request hooks are skipped for some errors raised while the request is opened.
-    if "request_id" in ctx:
-        response.headers[request_id.HEADER] = ctx.request_id
-        logs.name_the_worker(response, ctx.worker_class)
-    metrics.finish(req, ctx, response)
-    return response
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        chosen = request_id.choose(environ.get(request_id.ENVIRON_HEADER, ""))
+        environ[request_id.ENVIRON_KEY] = chosen
+        kind = worker_class(environ)
+        added = [
+            (request_id.HEADER, chosen),
+            (logs.WORKER_CLASS_HEADER, kind),
+            (logs.WORKER_PID_HEADER, str(os.getpid())),
+        ]
+        answered: list[str] = []
 
+        def observed_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            # Called by Flask while its request context is still open: the matched route can
+            # be read now, not after Flask returns (it drops the request from the environ).
+            answered[:] = (status, metrics.route(environ))
+            headers.extend(added)
+            return start_response(status, headers, exc_info)
 
-def _teardown(_exc: BaseException | None) -> None:
-    metrics.leave(g._get_current_object())
+        counted = metrics.start(environ, kind)
+        started = time.perf_counter()
+        try:
+            return self.wsgi_app(environ, observed_start_response)
+        finally:
+            # Also when the app raised (only under TESTING / PROPAGATE_EXCEPTIONS does an
+            # exception leave Flask): in-flight can never drift upwards.
+            if counted:
+                status, route = answered or ("500", metrics.UNMATCHED)
+                metrics.finish(environ, route, status, kind, time.perf_counter() - started)
 
 
 def init_app(app: Flask) -> None:
     logs.init_app(app)
     app.register_blueprint(metrics.bp)
-    app.before_request(_before)
-    app.after_request(_after)
-    app.teardown_request(_teardown)
+    app.wsgi_app = Observability(app.wsgi_app)  # type: ignore[method-assign]

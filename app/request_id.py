@@ -14,16 +14,22 @@ from __future__ import annotations
 import random
 import re
 
-from flask import g
+from flask import has_request_context, request
 
 HEADER = "X-Request-ID"
+ENVIRON_HEADER = "HTTP_X_REQUEST_ID"  # the header as a WSGI server hands it to the app
+# Where app/observability.py leaves the chosen id for the app (views, errors, log lines).
+ENVIRON_KEY = "app.request_id"
 # Same rule as nginx/snippets/http/request-id.conf: 1-128 characters from a log-safe alphabet.
 VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def current_request_id() -> str | None:
-    """This request's id; None only when observability is off (app/settings.py)."""
-    request_id: str | None = g.get("request_id")
+    """This request's id; None outside a request, or when observability is off
+    (app/settings.py)."""
+    if not has_request_context():
+        return None
+    request_id: str | None = request.environ.get(ENVIRON_KEY)
     return request_id
 
 

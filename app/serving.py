@@ -36,12 +36,16 @@ def current_greenlet_id() -> int | None:
 
 def worker_class(environ: Mapping[str, Any]) -> str:
     """Name the concurrency model: sync, gthread, gevent, werkzeug (dev server) or unknown."""
+    return _classify(environ, current_greenlet_id())
+
+
+def _classify(environ: Mapping[str, Any], greenlet_id: int | None) -> str:
     software = str(environ.get("SERVER_SOFTWARE", "")).lower()
     if software.startswith("werkzeug"):
         return "werkzeug"
     if not software.startswith("gunicorn") and "gunicorn/" not in software:
         return "unknown"
-    if current_greenlet_id() is not None:
+    if greenlet_id is not None:
         return "gevent"
     if environ.get("wsgi.multithread"):
         return "gthread"
@@ -49,16 +53,17 @@ def worker_class(environ: Mapping[str, Any]) -> str:
 
 
 def execution_context(environ: Mapping[str, Any]) -> dict[str, Any]:
-    """The process, OS thread and greenlet that run the current request."""
-    thread = threading.current_thread()
+    """The process, OS thread and greenlet that run the current request. Every whoami
+    response carries it, so it is built in one pass: each fact is looked up once."""
+    greenlet_id = current_greenlet_id()
     return {
-        "worker_class": worker_class(environ),
+        "worker_class": _classify(environ, greenlet_id),
         "hostname": HOSTNAME,
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "thread_id": threading.get_native_id(),
-        "thread_name": thread.name,
-        "greenlet_id": current_greenlet_id(),
+        "thread_name": threading.current_thread().name,
+        "greenlet_id": greenlet_id,
         "multithread": bool(environ.get("wsgi.multithread")),
         "multiprocess": bool(environ.get("wsgi.multiprocess")),
     }
