@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn_conf import SETUPS
+from gunicorn_conf.cpus import usable_cpus
 from tools.devserver import DEFAULT_PROCESSES as DEV_PROCESSES
 from tools.devserver import MODES as DEV_MODES
 from tools.native_stack import Ports, gunicorn_command, nginx_command, render_nginx
@@ -98,6 +99,8 @@ class Running:
     load_url: str | None = None
     # With TLS: the HTTPS port (base_url then only redirects to it).
     https_url: str | None = None
+    # The benchmark's nginx: where it fronts the peers (nginx(peers=...)); None elsewhere.
+    peers_url: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -300,15 +303,25 @@ def waitress(
 
 
 @contextmanager
-def nginx(app_ports: dict[str, int], log_path: Path, timeout: float = 15) -> Iterator[Running]:
+def nginx(
+    app_ports: dict[str, int],
+    log_path: Path,
+    timeout: float = 15,
+    peers: list[Peer] | None = None,
+) -> Iterator[Running]:
     """nginx alone (the shipped config, rendered for loopback) in front of Gunicorn setups
-    already running on ``app_ports``; its output goes to a file, not through a supervisor."""
+    already running on ``app_ports``; its output goes to a file, not through a supervisor.
+    With ``peers``, the same nginx also fronts them on one more port (Running.peers_url)."""
 
-    http_port, load_port, https_port = free_ports(3)
+    http_port, load_port, https_port, peers_port = free_ports(4)
     ports = Ports(http_port, load_port, https_port, *(app_ports[s] for s in SETUPS))
     run_dir = Path(tempfile.mkdtemp(prefix="nginx-"))
     try:
         conf = render_nginx(run_dir, ports)
+        if peers:
+            site = conf.parent / "sites" / "peers.conf"
+            site.write_text(peers_site(peers, peers_port))
+            site.chmod(0o644)
         with _serve(
             nginx_command(run_dir, conf),
             log_path,
@@ -318,6 +331,7 @@ def nginx(app_ports: dict[str, int], log_path: Path, timeout: float = 15) -> Ite
             timeout,
             grace=10,
             load_url=f"http://127.0.0.1:{load_port}",
+            peers_url=f"http://127.0.0.1:{peers_port}" if peers else None,
         ) as running:
             yield running
     finally:
@@ -427,3 +441,152 @@ def compose_stack(
     finally:
         compose("down", "--volumes", "--remove-orphans", "--timeout", "45", check=False)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- Peers behind the same nginx (the benchmark's real competitors) ---------------------
+
+PEERS_DIR = ROOT / "harness" / "peers"
+# Threads per worker process of the tuned uWSGI and of granian: as many as a gthread worker
+# of ours has (gunicorn_conf/gthread.py), so the three compare slot for slot.
+PEER_THREADS = 32
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A server nginx fronts for the benchmark: its address and how nginx talks to it."""
+
+    name: str
+    port: int
+    protocol: str  # "uwsgi" (uwsgi_pass) or "http" (proxy_pass)
+    slots: int  # requests it serves at once, at most
+
+
+def _venv_script(name: str) -> str:
+    """A console script of the running interpreter's environment. pyuwsgi's ``uwsgi`` must be
+    started from there: it loads the app with the interpreter it finds beside itself."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        raise FileNotFoundError(f"{name} is not installed beside {sys.executable}")
+    return found
+
+
+@contextmanager
+def uwsgi(
+    config: str, log_path: Path, env: dict[str, str] | None = None, timeout: float = 30
+) -> Iterator[tuple[Running, Peer]]:
+    """The app under uWSGI (the pyuwsgi wheel) with harness/peers/uwsgi-<config>.ini,
+    speaking the uwsgi protocol on a loopback port: only nginx talks to it (nginx(peers=))."""
+    ini = PEERS_DIR / f"uwsgi-{config}.ini"
+    port = free_port()
+    command = [_venv_script("uwsgi"), "--ini", str(ini), "--socket", f"127.0.0.1:{port}"]
+    command += ["--module", "app:create_app()"]
+    if config == "tuned":
+        command += ["--processes", str(usable_cpus())]
+    with _serve(
+        command,
+        log_path,
+        f"uwsgi://127.0.0.1:{port}",
+        lambda running: "spawned uWSGI worker 1 " in running.log() and _accepts(port),
+        f"uWSGI {config}",
+        timeout,
+        grace=70,  # uWSGI's own "mercy" for graceful shutdown is 60 s
+        env=env,
+    ) as running:
+        text = ini.read_text()
+        slots = (
+            int(re.search(r"^processes = (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+            if config != "tuned"
+            else usable_cpus() * PEER_THREADS
+        )
+        yield running, Peer(f"uwsgi-{config}", port, "uwsgi", slots)
+
+
+@contextmanager
+def granian(
+    log_path: Path, env: dict[str, str] | None = None, timeout: float = 30
+) -> Iterator[tuple[Running, Peer]]:
+    """The app under granian (Rust HTTP, the WSGI interface): a process per usable CPU with
+    PEER_THREADS blocking threads each, Gunicorn's accept queue, no access log (its
+    default)."""
+    port = free_port()
+    workers = usable_cpus()
+    command = [_venv_script("granian"), "--interface", "wsgi", "--factory"]
+    command += ["--workers", str(workers), "--blocking-threads", str(PEER_THREADS)]
+    command += ["--backlog", "2048", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["app:create_app"]
+    with _serve(
+        command,
+        log_path,
+        f"http://127.0.0.1:{port}",
+        _answers("/readyz"),
+        "granian",
+        timeout,
+        grace=30,
+        env=env,
+    ) as running:
+        yield running, Peer("granian", port, "http", workers * PEER_THREADS)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+# The stock uwsgi_params of nginx's packages, which our conf folder does not carry.
+_UWSGI_PARAMS = """\
+        uwsgi_param QUERY_STRING    $query_string;
+        uwsgi_param REQUEST_METHOD  $request_method;
+        uwsgi_param CONTENT_TYPE    $content_type;
+        uwsgi_param CONTENT_LENGTH  $content_length;
+        uwsgi_param REQUEST_URI     $request_uri;
+        uwsgi_param PATH_INFO       $document_uri;
+        uwsgi_param DOCUMENT_ROOT   $document_root;
+        uwsgi_param SERVER_PROTOCOL $server_protocol;
+        uwsgi_param REQUEST_SCHEME  $scheme;
+        uwsgi_param HTTPS           $https if_not_empty;
+        uwsgi_param REMOTE_ADDR     $remote_addr;
+        uwsgi_param REMOTE_PORT     $remote_port;
+        uwsgi_param SERVER_PORT     $server_port;
+        uwsgi_param SERVER_NAME     $server_name;"""
+
+
+def peers_site(peers: list[Peer], listen_port: int) -> str:
+    """An extra nginx site for the benchmark: each peer under /<name>/ on its own loopback
+    port, next to the shipped sites in the same nginx (same http-level log, request id,
+    buffers). HTTP peers get our proxy snippet, as our setups do; uwsgi peers the stock
+    uwsgi_params."""
+    blocks = []
+    for peer in peers:
+        upstream = "peer_" + re.sub(r"\W", "_", peer.name)
+        keepalive = "include snippets/upstream/keepalive.conf;" if peer.protocol == "http" else ""
+        blocks.append(f"upstream {upstream} {{ server 127.0.0.1:{peer.port}; {keepalive} }}")
+    locations = []
+    for peer in peers:
+        upstream = "peer_" + re.sub(r"\W", "_", peer.name)
+        if peer.protocol == "http":
+            locations.append(
+                f"    location /{peer.name}/ {{ proxy_pass http://{upstream}/; "
+                "include snippets/location/proxy.conf; }"
+            )
+        else:
+            locations.append(
+                f"    location /{peer.name}/ {{\n"
+                f"        rewrite ^/{peer.name}(/.*)$ $1 break;\n"
+                f"{_UWSGI_PARAMS}\n"
+                f"        uwsgi_pass {upstream};\n"
+                "    }"
+            )
+    return "\n".join(
+        [
+            "# Written by harness/launch.py for the benchmark only: the peers it compares.",
+            *blocks,
+            "server {",
+            f"    listen 127.0.0.1:{listen_port};",
+            *locations,
+            "}",
+            "",
+        ]
+    )

@@ -22,20 +22,29 @@ OBSERVABILITY_OFF = "observability off"
 BARE_FLASK = "bare Flask"
 PEERS = ("dev-single", "dev-threaded", "dev-processes", "waitress")
 DEV_MODES = PEERS[:3]
+# The servers people pick instead, behind the same nginx (harness/launch.py, harness/peers/).
+UWSGI_AS_SHIPPED = "uwsgi-as-shipped"
+SERVER_PEERS = (UWSGI_AS_SHIPPED, "uwsgi-tuned", "granian")
+# Ours against uWSGI as commonly shipped, per workload: the floor of the ratio.
+AGAINST_UWSGI_AS_SHIPPED = {"hello": 0.8, "cpu": 1.0, "io": 20.0}
 
 Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Check:
-    """One target: what was measured against what, and whether it holds."""
+    """One target: what was measured against what, and whether it holds. An ``info`` check
+    judges nothing: it states where something stands (a comparison worth reading, with no
+    bar to clear), and is never counted as met or missed."""
 
     target: str
     measured: str
     met: bool
+    info: bool = False
 
     def sentence(self) -> str:
-        return f"{'met' if self.met else 'MISSED'}: {self.target}: {self.measured}"
+        verdict = "info" if self.info else "met" if self.met else "MISSED"
+        return f"{verdict}: {self.target}: {self.measured}"
 
 
 class Runs:
@@ -315,6 +324,56 @@ def idle_cost(runs: Runs) -> Check:
     )
 
 
+def best_setup_via_nginx(runs: Runs, workload: str) -> Row | None:
+    rows = [r for r in setup_rows(runs, workload) if r["kind"] == "setup via nginx"]
+    return max(rows, key=lambda r: r["rps"], default=None)
+
+
+def against_uwsgi_as_shipped(runs: Runs, workload: str) -> Check:
+    """Our best setup through nginx against uWSGI as the popular uWSGI + nginx image ships it,
+    through the same nginx; on I/O-bound load, with no errors of ours."""
+    floor = AGAINST_UWSGI_AS_SHIPPED[workload]
+    clean = " with no errors" if workload == "io" else ""
+    target = (
+        f"{workload}, {runs.top} connections: our best setup via nginx >= {floor:g}x uWSGI as "
+        f"commonly shipped{clean}"
+    )
+    ours, theirs = (
+        best_setup_via_nginx(runs, workload),
+        runs.get(f"nginx→{UWSGI_AS_SHIPPED}", workload),
+    )
+    if ours is None or theirs is None:
+        return runs.missing(
+            target, (f"nginx→{UWSGI_AS_SHIPPED}", workload), ("nginx→<setup>", workload)
+        )
+    ratio = ours["rps"] / max(theirs["rps"], 0.1)
+    return Check(
+        target,
+        f"{ours['contender']} {ours['rps']:g} req/s ({ours['errors']} errors, p99 "
+        f"{ours['p99_ms']} ms) = {ratio:.2f}x uWSGI as shipped {theirs['rps']:g} req/s "
+        f"({theirs['errors']} errors, p99 {theirs['p99_ms']} ms)",
+        ratio >= floor and (workload != "io" or ours["errors"] == 0),
+    )
+
+
+def where_the_peers_stand(runs: Runs, workload: str) -> Check:
+    """Information, not a target: every server peer through the same nginx against our best
+    setup there."""
+    target = f"{workload}, {runs.top} connections: the peers via nginx against our best"
+    ours = best_setup_via_nginx(runs, workload)
+    peers = [r for r in (runs.get(f"nginx→{name}", workload) for name in SERVER_PEERS) if r]
+    if ours is None or not peers:
+        return Check(target, "missing data: no peer or setup row", False, info=True)
+    parts = [
+        f"{r['contender']} {r['rps']:g} req/s ({r['errors']} errors) = "
+        f"{r['rps'] / max(ours['rps'], 0.1):.2f}x"
+        for r in peers
+    ]
+    return Check(
+        target, f"{'; '.join(parts)} of {ours['contender']} {ours['rps']:g}", True, info=True
+    )
+
+
 def setup_rows(runs: Runs, workload: str) -> list[Row]:
     """Every shipped setup's row (direct and via nginx) for a workload, at the top count."""
     return [
@@ -348,6 +407,9 @@ def _every_target(runs: Runs) -> Iterator[Check]:
     yield locust_is_not_the_bottleneck(runs)
     yield idle_cost(runs)
     yield gevent_tail_next_to_gthreads(runs)
+    for workload in AGAINST_UWSGI_AS_SHIPPED:
+        yield against_uwsgi_as_shipped(runs, workload)
+        yield where_the_peers_stand(runs, workload)
 
 
 def checks(

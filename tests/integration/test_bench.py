@@ -19,6 +19,7 @@ CONTENDERS = {
     "waitress",
     "raw-wsgi-sync",
     "nginx-static",
+    *(f"nginx→{peer}" for peer in ("uwsgi-as-shipped", "uwsgi-tuned", "granian")),
 }
 
 
@@ -45,6 +46,8 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         "per-request cost",
         "Docker tax",
         "idle cost",
+        "uWSGI as commonly shipped",
+        "the peers via nginx",
     ):
         assert any(family in target for target in targets), family
     # ...and judged from measured rows: the short run measures every row a target needs.

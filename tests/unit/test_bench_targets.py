@@ -16,6 +16,7 @@ def row(
     kind="setup",
     slots=None,
     spread=(1.0, 1.0),
+    errors=0,
 ):
     return {
         "contender": contender,
@@ -29,6 +30,7 @@ def row(
         "p99_ms": p99,
         "server_cpu": cpu,
         "slots": slots,
+        "errors": errors,
     }
 
 
@@ -135,3 +137,32 @@ def test_the_idle_stack_is_judged_from_its_measured_cpu_share():
     assert idle(0.0076).met and "0.76%" in idle(0.0076).measured
     assert not idle(0.0214).met
     assert by_target(targets.checks([], {}, cpus=2), "idle cost").measured.startswith("missing")
+
+
+def test_our_best_setup_via_nginx_is_judged_against_uwsgi_as_commonly_shipped():
+    via = "setup via nginx"
+    rows = [
+        row("nginx→sync", "hello", 1500, kind=via),
+        row("nginx→gevent", "hello", 2500, kind=via),  # the best of ours on hello
+        row("nginx→uwsgi-as-shipped", "hello", 3000, kind="peer via nginx"),
+        row("nginx→gevent", "cpu", 270, kind=via),
+        row("nginx→uwsgi-as-shipped", "cpu", 290, kind="peer via nginx"),
+        row("nginx→gevent", "io", 1800, kind=via, errors=3),
+        row("nginx→uwsgi-as-shipped", "io", 50, kind="peer via nginx", errors=70000),
+        row("nginx→granian", "hello", 5000, kind="peer via nginx"),
+    ]
+    found = targets.checks(rows, {}, cpus=2)
+    assert by_target(found, "hello, 200 connections: our best").met  # 2500 / 3000 = 0.83
+    assert not by_target(found, "cpu, 200 connections: our best").met  # 0.93 < 1.0
+    io = by_target(found, "io, 200 connections: our best")
+    assert not io.met and "36.00x" in io.measured  # 36x, but 3 errors of ours
+    # Where the peers stand is information: no verdict, named as such.
+    standing = by_target(found, "hello, 200 connections: the peers")
+    assert standing.info and standing.sentence().startswith("info: ")
+    assert "nginx→granian 5000 req/s (0 errors) = 2.00x" in standing.measured
+
+
+def test_a_missing_uwsgi_row_is_a_missed_target_not_a_pass():
+    rows = [row("nginx→gevent", "hello", 2500, kind="setup via nginx")]
+    check = by_target(targets.checks(rows, {}, cpus=2), "hello, 200 connections: our best")
+    assert not check.met and "missing data" in check.measured
