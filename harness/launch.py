@@ -474,8 +474,9 @@ def _venv_script(name: str) -> str:
 def uwsgi(
     config: str, log_path: Path, env: dict[str, str] | None = None, timeout: float = 30
 ) -> Iterator[tuple[Running, Peer]]:
-    """The app under uWSGI (the pyuwsgi wheel) with harness/peers/uwsgi-<config>.ini,
-    speaking the uwsgi protocol on a loopback port: only nginx talks to it (nginx(peers=))."""
+    """The app under uWSGI (the pyuwsgi wheel) with ``config`` (as-shipped or tuned: the
+    uwsgi-*.ini files in harness/peers/), speaking the uwsgi protocol on a loopback port: only
+    nginx talks to it (nginx(peers=))."""
     ini = PEERS_DIR / f"uwsgi-{config}.ini"
     port = free_port()
     command = [_venv_script("uwsgi"), "--ini", str(ini), "--socket", f"127.0.0.1:{port}"]
