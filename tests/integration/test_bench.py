@@ -42,6 +42,7 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         "hello tail",
         "Locust",
         "gevent p99 within 3x",
+        "CPU-bound tail",
         "observability tax",
         "per-request cost",
         "Docker tax",

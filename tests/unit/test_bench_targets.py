@@ -166,3 +166,15 @@ def test_a_missing_uwsgi_row_is_a_missed_target_not_a_pass():
     rows = [row("nginx→gevent", "hello", 2500, kind="setup via nginx")]
     check = by_target(targets.checks(rows, {}, cpus=2), "hello, 200 connections: our best")
     assert not check.met and "missing data" in check.measured
+
+
+def test_gthreads_cpu_bound_tail_is_judged_against_syncs():
+    via = "setup via nginx"
+    rows = [
+        row("nginx→sync", "cpu", 270, p50=700, p99=1000, kind=via),
+        row("nginx→gthread", "cpu", 250, p50=750, p99=1600, kind=via),
+    ]
+    check = by_target(targets.checks(rows, {}, cpus=2), "CPU-bound tail")
+    assert not check.met and "= 1.60x" in check.measured
+    rows[1]["p99_ms"] = 1400
+    assert by_target(targets.checks(rows, {}, cpus=2), "CPU-bound tail").met
