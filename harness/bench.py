@@ -438,7 +438,16 @@ def markdown(result: dict, meta: dict) -> str:
         "## Targets",
         "",
     ]
-    lines += [f"- {check['sentence']}" for check in result["checks"]]
+    judged = [c for c in result["checks"] if not c.get("info")]
+    met = sum(1 for c in judged if c["met"])
+    lines += [f"{met} of {len(judged)} met.", ""]
+    lines += [f"- {check['sentence']}" for check in judged]
+    lines += [
+        "",
+        "## Where things stand (information, no verdict)",
+        "",
+        *(f"- {c['sentence']}" for c in result["checks"] if c.get("info")),
+    ]
     lines += ["", "## All runs", ""]
     header = [
         "contender",

@@ -308,16 +308,21 @@ def nginx(
     log_path: Path,
     timeout: float = 15,
     peers: list[Peer] | None = None,
+    tweak: Callable[[Path], None] | None = None,
 ) -> Iterator[Running]:
     """nginx alone (the shipped config, rendered for loopback) in front of Gunicorn setups
     already running on ``app_ports``; its output goes to a file, not through a supervisor.
-    With ``peers``, the same nginx also fronts them on one more port (Running.peers_url)."""
+    With ``peers``, the same nginx also fronts them on one more port (Running.peers_url).
+    ``tweak`` may edit the rendered copy (its nginx/ folder) before nginx starts: tests use
+    it to shorten a timeout or to switch a protection off."""
 
     http_port, load_port, https_port, peers_port = free_ports(4)
     ports = Ports(http_port, load_port, https_port, *(app_ports[s] for s in SETUPS))
     run_dir = Path(tempfile.mkdtemp(prefix="nginx-"))
     try:
         conf = render_nginx(run_dir, ports)
+        if tweak is not None:
+            tweak(conf.parent)
         if peers:
             site = conf.parent / "sites" / "peers.conf"
             site.write_text(peers_site(peers, peers_port))

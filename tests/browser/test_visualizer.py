@@ -42,7 +42,8 @@ def test_ten_io_requests_draw_lanes_matching_each_setups_model(page, native_stac
     bars, section, summary = drawn(page, "sync")
     assert len(bars) == 10
     overlap = max_in_flight((start, end) for start, end, _ in bars)
-    assert overlap <= configs["sync"]["workers"]
+    # More than one at a time (the workers are separate processes), never more than workers.
+    assert 1 < overlap <= configs["sync"]["workers"]
     assert int(section["maxInFlight"]) == overlap
     assert summary.startswith("10 requests → ") and "wave" in summary
 

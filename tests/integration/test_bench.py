@@ -29,7 +29,8 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
     assert {row["contender"] for row in data["rows"]} == CONTENDERS
     for row in data["rows"]:
         assert row["rps"] > 0 and row["errors"] == 0, row
-        assert row["p50_ms"] is not None and row["server_cpu"] >= 0
+        # Every server did work for its requests (CPU is counted in 10 ms ticks; a run is 1 s).
+        assert row["p50_ms"] is not None and row["server_cpu"] > 0
     # Every target is checked and stated, met or not (speed is not asserted here).
     targets = [check["target"] for check in data["checks"]]
     for family in (
@@ -41,7 +42,7 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         "hello: the best setup",
         "hello tail",
         "Locust",
-        "gevent p99 within 3x",
+        "gevent p99 next to gthread's",
         "CPU-bound tail",
         "observability tax",
         "per-request cost",

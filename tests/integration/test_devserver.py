@@ -53,7 +53,8 @@ def test_threaded_false_serves_one_request_at_a_time(dev):
 def test_processes_mode_forks_a_child_per_request_at_most_n_at_once(dev):
     seen, responses = served(dev, 6)
     assert seen["processes"] == 6  # a fresh child for every request
-    assert seen["max_in_flight"] <= 4
+    # Children overlap (a serial server would show 1), up to the 4 allowed.
+    assert 1 < seen["max_in_flight"] <= 4
     server_pid = dev.process.pid  # tools.devserver runs the server in its own process
     assert all(r.json()["pid"] != server_pid and r.json()["ppid"] == server_pid for r in responses)
 

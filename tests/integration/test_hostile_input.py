@@ -257,4 +257,3 @@ def test_a_spoofed_x_forwarded_for_never_reaches_the_app(native_stack):
 def test_the_stack_is_healthy_after_the_hostile_inputs(native_stack):
     for setup in SETUPS:
         assert requests.get(native_stack.url(setup, "/readyz"), timeout=5).status_code == 200
-    assert len(CASES) >= 20
