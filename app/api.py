@@ -10,8 +10,7 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import isolation, params, work
-from app.request_id import ENVIRON_KEY
+from app import isolation, params, request_id, work
 from app.serving import execution_context
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -25,7 +24,7 @@ def evidence(started_at: float, **extra: Any) -> dict[str, Any]:
     req = request._get_current_object()  # type: ignore[attr-defined]
     environ = req.environ
     body = execution_context(environ)
-    body["request_id"] = environ.get(ENVIRON_KEY)  # None when observability is off
+    body["request_id"] = request_id.in_environ(environ)
     body["client_addr"] = req.remote_addr
     body["path"] = req.path
     body["scheme"] = req.scheme

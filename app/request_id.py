@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from flask import has_request_context, request
 
@@ -29,7 +31,13 @@ def current_request_id() -> str | None:
     (app/settings.py)."""
     if not has_request_context():
         return None
-    request_id: str | None = request.environ.get(ENVIRON_KEY)
+    return in_environ(request.environ)
+
+
+def in_environ(environ: Mapping[str, Any]) -> str | None:
+    """The id app/observability.py chose for the request with this WSGI environ (None when
+    observability is off): for code that holds the environ already, on the hot path."""
+    request_id: str | None = environ.get(ENVIRON_KEY)
     return request_id
 
 

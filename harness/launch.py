@@ -589,27 +589,26 @@ def peers_site(peers: list[Peer], listen_port: int) -> str:
     port, next to the shipped sites in the same nginx (same http-level log, request id,
     buffers). HTTP peers get our proxy snippet, as our setups do; uwsgi peers the stock
     uwsgi_params."""
-    blocks = []
-    for peer in peers:
-        upstream = "peer_" + re.sub(r"\W", "_", peer.name)
-        keepalive = "include snippets/upstream/keepalive.conf;" if peer.protocol == "http" else ""
-        blocks.append(f"upstream {upstream} {{ server 127.0.0.1:{peer.port}; {keepalive} }}")
-    locations = []
+    blocks, locations = [], []
     for peer in peers:
         upstream = "peer_" + re.sub(r"\W", "_", peer.name)
         if peer.protocol == "http":
-            locations.append(
+            keepalive = "include snippets/upstream/keepalive.conf;"
+            location = (
                 f"    location /{peer.name}/ {{ proxy_pass http://{upstream}/; "
                 "include snippets/location/proxy.conf; }"
             )
         else:
-            locations.append(
+            keepalive = ""
+            location = (
                 f"    location /{peer.name}/ {{\n"
                 f"        rewrite ^/{peer.name}(/.*)$ $1 break;\n"
                 f"{_UWSGI_PARAMS}\n"
                 f"        uwsgi_pass {upstream};\n"
                 "    }"
             )
+        blocks.append(f"upstream {upstream} {{ server 127.0.0.1:{peer.port}; {keepalive} }}")
+        locations.append(location)
     return "\n".join(
         [
             "# Written by harness/launch.py for the benchmark only: the peers it compares.",
