@@ -60,7 +60,7 @@ timeout = env_int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM / SIGHUP, workers finish in-flight requests for up to this long. Compose's
 # stop_grace_period and Kubernetes' terminationGracePeriodSeconds must be longer, or the
 # container is SIGKILLed mid-drain.
-graceful_timeout = 30
+graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Seconds an idle keep-alive connection stays open (gthread and gevent; sync closes every
 # connection). MUST be longer than nginx's upstream keepalive_timeout (60 s,
 # nginx/snippets/upstream/keepalive.conf): if Gunicorn closes first, nginx may reuse a

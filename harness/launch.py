@@ -178,10 +178,12 @@ def native_stack(
     timeout: float = 60,
     env: dict[str, str] | None = None,
     tls_cert_dir: Path | None = None,
+    nginx_source: Path | None = None,
 ) -> Iterator[Running]:
     """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py).
     ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT);
-    ``tls_cert_dir`` serves HTTPS as docker-compose.tls.yml does."""
+    ``tls_cert_dir`` serves HTTPS as docker-compose.tls.yml does; ``nginx_source`` renders
+    another nginx folder than nginx/ (tests switch a protection off in a copy)."""
     http_port, load_port, https_port, *app_ports = free_ports(3 + len(SETUPS))
     command = [
         sys.executable,
@@ -198,6 +200,8 @@ def native_stack(
     ]
     if tls_cert_dir is not None:
         command += ["--tls-cert-dir", str(tls_cert_dir)]
+    if nginx_source is not None:
+        command += ["--nginx-source", str(nginx_source)]
 
     def ready(running: Running) -> bool:
         return (

@@ -6,6 +6,7 @@
                 mypy, shellcheck, hadolint, yamllint, kubernetes-validate, systemd-analyze,
                 nginx -t, docker compose config)
   integration/  real nginx + the three real Gunicorn setups on loopback (no Docker)
+  protections/  integration tests rerun with one protection switched off: they must fail
   browser/      the page, in a real headless Chromium, against the native stack
   e2e/          the real compose stack, built and started with Docker Compose
 
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Skips and xfails fail the run (the hooks are picked up by name from this module).
+import protection_switches  # noqa: E402 - needs the path above
 from no_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402, F401
 
 from harness import launch  # noqa: E402 - needs the path above
@@ -32,12 +34,19 @@ from harness import launch  # noqa: E402 - needs the path above
 @pytest.fixture(scope="session")
 def native_stack(tmp_path_factory) -> launch.Running:
     """Real nginx + the three real Gunicorn setups on free loopback ports, started once per
-    session with the launcher users run (tools/native_stack.py)."""
+    session with the launcher users run (tools/native_stack.py); with a protection switched
+    off in its own copy of the config when the protections tier asks
+    (tests/protection_switches.py)."""
     if shutil.which("nginx") is None:
         pytest.fail(
             "nginx is not installed: this tier needs a real nginx (Debian: apt-get install nginx)"
         )
-    with launch.native_stack(tmp_path_factory.mktemp("native") / "stack.log") as stack:
+    scratch = tmp_path_factory.mktemp("native")
+    with launch.native_stack(
+        scratch / "stack.log",
+        env=protection_switches.gunicorn_env(),
+        nginx_source=protection_switches.nginx_source(scratch),
+    ) as stack:
         yield stack
 
 

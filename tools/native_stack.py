@@ -49,12 +49,17 @@ class Ports:
         return getattr(self, setup)
 
 
-def render_nginx(run_dir: Path, ports: Ports, tls_cert_dir: Path | None = None) -> Path:
-    """Copy nginx/ into ``run_dir`` with loopback addresses; return the main config's path.
-    With ``tls_cert_dir`` (holding tls.crt and tls.key), serve the TLS site, as
-    docker-compose.tls.yml does."""
+def render_nginx(
+    run_dir: Path,
+    ports: Ports,
+    tls_cert_dir: Path | None = None,
+    source: Path = NGINX_SOURCE,
+) -> Path:
+    """Copy nginx/ (or ``source``, a folder laid out like it) into ``run_dir`` with loopback
+    addresses; return the main config's path. With ``tls_cert_dir`` (holding tls.crt and
+    tls.key), serve the TLS site, as docker-compose.tls.yml does."""
     conf_dir = run_dir / "nginx"
-    shutil.copytree(NGINX_SOURCE, conf_dir, ignore=shutil.ignore_patterns("Dockerfile"))
+    shutil.copytree(source, conf_dir, ignore=shutil.ignore_patterns("Dockerfile"))
     if tls_cert_dir is not None:
         shutil.rmtree(conf_dir / "sites")
         (conf_dir / "sites-tls").rename(conf_dir / "sites")
@@ -94,9 +99,13 @@ def gunicorn_command(setup: str) -> list[str]:
 
 
 def write_procfile(
-    run_dir: Path, ports: Ports, nginx: str = "nginx", tls_cert_dir: Path | None = None
+    run_dir: Path,
+    ports: Ports,
+    nginx: str = "nginx",
+    tls_cert_dir: Path | None = None,
+    nginx_source: Path = NGINX_SOURCE,
 ) -> Path:
-    conf = render_nginx(run_dir, ports, tls_cert_dir)
+    conf = render_nginx(run_dir, ports, tls_cert_dir, nginx_source)
     # Per setup: its loopback port, nginx as the one trusted proxy, its own metrics folder.
     lines = [
         f"{setup}: exec env GUNICORN_BIND=127.0.0.1:{ports.app(setup)} APP_TRUSTED_PROXY_HOPS=1 "
@@ -143,13 +152,19 @@ def main(argv: list[str] | None = None) -> int:
         help="serve HTTPS with DIR/tls.crt and DIR/tls.key (make certs)",
     )
     parser.add_argument("--nginx", default="nginx", help="the nginx binary to run")
+    parser.add_argument(
+        "--nginx-source",
+        type=Path,
+        default=NGINX_SOURCE,
+        help="the nginx config folder to render (default: nginx/; tests pass an edited copy)",
+    )
     args = parser.parse_args(argv)
     ports = Ports(args.http_port, args.load_port, args.https_port, *args.app_ports)
 
     run_dir = Path(tempfile.mkdtemp(prefix="flask-stack-"))
     try:
         cert_dir = args.tls_cert_dir.resolve() if args.tls_cert_dir else None
-        procfile = write_procfile(run_dir, ports, args.nginx, cert_dir)
+        procfile = write_procfile(run_dir, ports, args.nginx, cert_dir, args.nginx_source.resolve())
         print(
             f"native stack: http://127.0.0.1:{ports.http}/ (load port {ports.load}; "
             f"scratch: {run_dir})",
