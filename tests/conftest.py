@@ -24,11 +24,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# Skips and xfails fail the run (the hooks are picked up by name from this module).
 import protection_switches  # noqa: E402 - needs the path above
+
+# Skips and xfails fail the run (the hooks are picked up by name from this module).
 from no_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402, F401
+from recorded_figures import Figures  # noqa: E402 - needs the path above
 
 from harness import launch  # noqa: E402 - needs the path above
+
+_FIGURES = Figures()
+
+
+@pytest.fixture(scope="session")
+def figures() -> Figures:
+    """Record a figure the docs quote: ``figures("faults.sigkill.sync", sent=200, failed=0)``
+    (tests/recorded_figures.py says where it goes)."""
+    return _FIGURES
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +62,11 @@ def native_stack(tmp_path_factory) -> launch.Running:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _FIGURES.write()
+    _fail_if_gevent_patched(session)
+
+
+def _fail_if_gevent_patched(session) -> None:
     """Locust and gevent must stay in their own processes: a gevent-patched pytest would
     silently turn every threaded test into a greenlet test."""
     monkey = sys.modules.get("gevent.monkey")

@@ -150,8 +150,20 @@ print(json.dumps(statuses))
 """
 
 
+SIMULTANEOUS_COLUMNS = (
+    "requests",
+    "max_in_flight",
+    "processes",
+    "threads",
+    "greenlets",
+    "wall_seconds",
+)
+
+
 @pytest.mark.parametrize("setup", SETUPS)
-def test_200_simultaneous_io_bound_requests_all_succeed_in_containers(compose_stack, setup):
+def test_200_simultaneous_io_bound_requests_all_succeed_in_containers(
+    compose_stack, setup, figures
+):
     """The burst the reference stacks fail (502s from an overflowing backlog), through
     nginx's load port inside the compose network."""
     out = compose_stack.compose(
@@ -165,9 +177,10 @@ def test_200_simultaneous_io_bound_requests_all_succeed_in_containers(compose_st
         "200",
     )
     assert json.loads(out) == {"200": 200}
+    figures(f"burst.compose.{setup}", sent=200, failed=0)
 
 
-def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compose_stack):
+def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compose_stack, figures):
     """The command docs/measuring.md's "What it shows" runs: 100 requests of 300 ms (more
     than gthread's slots, so each setup's cap shows in its row)."""
     config = boot_configs(compose_stack.compose("logs", "--no-color", *APP_SERVICES))
@@ -196,7 +209,7 @@ def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compo
             if line.startswith("| ") and not line.startswith("| setup")
         )
     }
-    # columns: setup, requests, max_in_flight, processes, threads, greenlets, wall_seconds
+    # columns: setup, then SIMULTANEOUS_COLUMNS
     assert int(rows["sync"][2]) == config["sync"]["workers"]
     # Full thread pools in more than one process (how nginx's connections fall between
     # the two gthread workers varies, so not always exactly every slot).
@@ -208,6 +221,17 @@ def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compo
     assert int(rows["gevent"][5]) == count
     assert gevent_in_flight > gthread_slots and gevent_in_flight >= 0.9 * count
     assert all(int(row[1]) == count for row in rows.values())
+    figures(
+        "e2e.simultaneous",
+        requests=count,
+        path="/api/io?ms=300",  # loadtest/simultaneous.py's default
+        workers={setup: config[setup]["workers"] for setup in SETUPS},
+        threads=threads,
+        rows={
+            setup: dict(zip(SIMULTANEOUS_COLUMNS, row[1:], strict=True))
+            for setup, row in rows.items()
+        },
+    )
 
 
 def test_the_public_port_sheds_a_burst_over_its_rate_limit_with_429_json(compose_stack):

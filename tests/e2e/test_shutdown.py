@@ -23,7 +23,7 @@ print(established - waiting)
 """
 
 
-def test_stopping_an_app_container_drains_its_request_in_flight(compose_stack):
+def test_stopping_an_app_container_drains_its_request_in_flight(compose_stack, figures):
     """Gunicorn is PID 1 and gets SIGTERM itself: `docker compose stop` lets a long request
     finish and the container exits 0 by graceful drain, not 137 by SIGKILL. This file sorts
     last in the tier because this test stops a service."""
@@ -62,3 +62,10 @@ def test_stopping_an_app_container_drains_its_request_in_flight(compose_stack):
     assert result == {"status": 200}
     assert exit_code == "0"
     assert stop_seconds < 30  # drained, not the 40 s grace period ending in SIGKILL
+    figures(
+        "e2e.compose_stop",
+        in_flight=1,
+        failed=int(result != {"status": 200}),
+        exit_code=int(exit_code),
+        seconds=round(stop_seconds, 1),
+    )

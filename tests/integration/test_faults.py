@@ -143,7 +143,7 @@ class SteadyClient:
 
 
 @pytest.mark.parametrize("setup", SETUPS)
-def test_a_graceful_reload_under_load_fails_no_request(fault_stack, setup):
+def test_a_graceful_reload_under_load_fails_no_request(fault_stack, setup, figures):
     master = fault_stack.configs()[setup]["pid"]
     workers = fault_stack.configs()[setup]["workers"]
     boots_before = len(re.findall(rf"{setup}\.1 .*Booting worker", fault_stack.log()))
@@ -167,17 +167,27 @@ def test_a_graceful_reload_under_load_fails_no_request(fault_stack, setup):
         f"({dict(client.counts)})"
     )
     assert client.failed == 0
+    figures(f"faults.sighup.{setup}", sent=client.total, failed=client.failed)
 
 
 @pytest.mark.parametrize("setup", SETUPS)
-def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack, setup):
+def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack, setup, figures):
     """The worker is first stopped (SIGSTOP) until it holds a request in flight, so the kill
     provably lands under one; nginx's log must then show that request tried twice."""
-    app_port = int(fault_stack.configs()[setup]["bind"][0].rsplit(":", 1)[1])
+    config = fault_stack.configs()[setup]
+    app_port = int(config["bind"][0].rsplit(":", 1)[1])
+    # Workers a reload (the test before) told to stop may still linger and serve: wait until
+    # only the current ones are left, and pick the victim among them.
+    wait_until(
+        lambda: len(worker_pids(config["pid"])) == config["workers"],
+        timeout=30,
+        what="stopping workers to exit",
+    )
     with SteadyClient(fault_stack.load(setup, "/api/io?ms=20")) as client:
         in_flight, victim = 0, None
         for _ in range(20):  # a sync worker stopped between two requests holds none: next
-            victim = client.pids.most_common(1)[0][0]
+            current = worker_pids(config["pid"])
+            victim = max(current, key=lambda pid: client.pids[pid])
             os.kill(victim, signal.SIGSTOP)
             with contextlib.suppress(AssertionError):
                 in_flight = wait_until(
@@ -213,9 +223,16 @@ def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack,
     assert len(retries) >= in_flight
     assert all(e["status"] == 200 and e["upstream_status"].endswith("200") for e in retries)
     assert all(e["worker_pid"] != str(victim) for e in retries)
+    figures(
+        f"faults.sigkill.{setup}",
+        sent=client.total,
+        failed=client.failed,
+        in_flight=in_flight,
+        retried=len(retries),
+    )
 
 
-def test_a_hung_sync_request_costs_its_worker_and_gets_a_json_502(fault_stack):
+def test_a_hung_sync_request_costs_its_worker_and_gets_a_json_502(fault_stack, figures):
     master = fault_stack.configs()["sync"]["pid"]
     workers_before = worker_pids(master)
     log_before = len(fault_stack.log())
@@ -257,6 +274,12 @@ def test_a_hung_sync_request_costs_its_worker_and_gets_a_json_502(fault_stack):
     assert killed in workers_before
     assert killed not in worker_pids(master)
     assert len(worker_pids(master)) == len(workers_before)
+    figures(
+        "faults.hung_sync",
+        status=response.status_code,
+        seconds=round(elapsed, 1),
+        gunicorn_timeout=FAULT_TIMEOUT,
+    )
 
 
 def worker_pids(master: int) -> set[int]:
@@ -280,7 +303,7 @@ def accepted_connections(port: int) -> int:
 
 
 @pytest.mark.parametrize("setup", SETUPS)
-def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(setup, tmp_path):
+def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(setup, tmp_path, figures):
     with launch.gunicorn(
         setup, tmp_path / f"{setup}.log", env=protection_switches.gunicorn_env()
     ) as server:
@@ -329,6 +352,13 @@ def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(setup, tmp_
         assert [status for status, _ in results] == [200, 200, 200]
         assert all(seconds >= 2 for _, seconds in results)
         assert code == 0
+        figures(
+            f"faults.sigterm.{setup}",
+            in_flight=len(results),
+            failed=sum(status != 200 for status, _ in results),
+            seconds=round(min(seconds for _, seconds in results), 1),
+            exit_code=code,
+        )
 
 
 def _refused(port: int) -> bool:
@@ -357,7 +387,9 @@ def _legit_requests(url: str, count: int) -> int:
     return ok
 
 
-def test_slowloris_starves_sync_exposed_directly_but_not_behind_nginx(fault_stack, tmp_path):
+def test_slowloris_starves_sync_exposed_directly_but_not_behind_nginx(
+    fault_stack, tmp_path, figures
+):
     """Why Gunicorn's docs demand a buffering proxy in front of the sync worker."""
     with launch.gunicorn("sync", tmp_path / "direct.log") as direct:
         workers = direct.configs()["sync"]["workers"]
@@ -379,3 +411,10 @@ def test_slowloris_starves_sync_exposed_directly_but_not_behind_nginx(fault_stac
     )
     assert served_direct == 0
     assert served_via_nginx == 3
+    figures(
+        "faults.slowloris",
+        slow_connections=workers * 2,
+        legit=3,
+        served_direct=served_direct,
+        served_via_nginx=served_via_nginx,
+    )

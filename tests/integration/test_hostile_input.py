@@ -221,7 +221,7 @@ CASES = [
 
 @pytest.mark.parametrize("name, raw, status, error", CASES, ids=[c[0] for c in CASES])
 def test_hostile_input_gets_its_status_and_a_json_body_never_a_5xx(
-    native_stack, name, raw, status, error
+    native_stack, name, raw, status, error, figures
 ):
     port = urlsplit(native_stack.base_url).port
     got_status, headers, body = raw_http(port, raw)
@@ -233,6 +233,7 @@ def test_hostile_input_gets_its_status_and_a_json_body_never_a_5xx(
         assert document["error"] == error and document["message"], document
     else:
         assert document["worker_class"] == "sync"
+    figures(f"hostile.{name}", status=got_status)
 
 
 def test_a_spoofed_request_id_is_replaced_before_it_reaches_the_app(native_stack):

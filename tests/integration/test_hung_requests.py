@@ -64,7 +64,9 @@ def worker_pids(app: launch.Running) -> set[int]:
 
 
 @pytest.mark.parametrize("setup", ["gthread", "gevent"])
-def test_a_hung_request_is_not_killed_by_gunicorn_and_ends_as_nginxs_json_504(stack, setup):
+def test_a_hung_request_is_not_killed_by_gunicorn_and_ends_as_nginxs_json_504(
+    stack, setup, figures
+):
     proxy, apps = stack
     (worker,) = worker_pids(apps[setup])
     outcome: dict = {}
@@ -95,3 +97,11 @@ def test_a_hung_request_is_not_killed_by_gunicorn_and_ends_as_nginxs_json_504(st
     # The hang outlived Gunicorn's timeout, yet the worker was not killed or replaced.
     assert worker_pids(apps[setup]) == {worker}
     assert "WORKER TIMEOUT" not in apps[setup].log()
+    figures(
+        f"hung.{setup}",
+        status=response.status_code,
+        seconds=round(outcome["seconds"], 1),
+        nginx_read_timeout=NGINX_READ_TIMEOUT,
+        gunicorn_timeout=GUNICORN_TIMEOUT,
+        served_meanwhile=len(served_meanwhile),
+    )

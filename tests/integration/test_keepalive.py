@@ -103,7 +103,7 @@ def access_line(log: str, request_id: str) -> dict | None:
 
 
 @pytest.mark.parametrize("setup", KEEPALIVE_SETUPS)
-def test_nginx_closes_idle_pooled_connections_before_gunicorn_does(stack, setup):
+def test_nginx_closes_idle_pooled_connections_before_gunicorn_does(stack, setup, figures):
     proxy = stack.proxies[setup]
     with requests.Session() as session:
         for _ in range(3):
@@ -120,10 +120,19 @@ def test_nginx_closes_idle_pooled_connections_before_gunicorn_does(stack, setup)
     )
     assert proxy.closed_first[APP] == 0
     assert proxy.closed_first[NGINX] >= 1
+    figures(
+        f"keepalive.order.{setup}",
+        nginx_ms=NGINX_KEEPALIVE_MS,
+        gunicorn_s=GUNICORN_KEEPALIVE_S,
+        closed_by_nginx=proxy.closed_first[NGINX],
+        closed_by_app=proxy.closed_first[APP],
+    )
 
 
 @pytest.mark.parametrize("setup", KEEPALIVE_SETUPS)
-def test_a_request_sent_into_a_connection_the_app_closes_is_retried_not_a_502(stack, setup):
+def test_a_request_sent_into_a_connection_the_app_closes_is_retried_not_a_502(
+    stack, setup, figures
+):
     proxy = stack.proxies[setup]
     request_id = uuid.uuid4().hex
     # One client connection, so both requests reach the same nginx worker and its pool.
@@ -149,3 +158,8 @@ def test_a_request_sent_into_a_connection_the_app_closes_is_retried_not_a_502(st
     # Two tries: the reset connection (nginx records a connection error as 502), then a
     # fresh one that answered.
     assert entry["upstream_status"] == "502, 200"
+    figures(
+        f"keepalive.race.{setup}",
+        status=response.status_code,
+        upstream_status=entry["upstream_status"],
+    )
