@@ -12,7 +12,7 @@ TEST_IMAGE    := flask-three-ways/test-runner:local
 DOCKER_SOCKET ?= /var/run/docker.sock
 ARGS          ?=
 
-.PHONY: help up up-tls dev down logs test test-native lint report bench native certs venv
+.PHONY: help up up-tls dev down logs test test-native lint report bench figures native certs venv
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,6 +62,9 @@ report: $(VENV)/installed  ## the load-test report (~8 min) into artifacts/repor
 
 bench: $(VENV)/installed  ## the benchmark (~35 min; --short for a smoke run) into artifacts/bench/
 	$(PYTHON) -m harness.bench
+
+figures: $(VENV)/installed  ## adopt the last test run's figures, rewrite the docs' measured figures
+	$(PYTHON) -m tools.figures --adopt
 
 native: $(VENV)/installed  ## nginx + the three Gunicorn setups without Docker
 	$(PYTHON) -m tools.native_stack

@@ -235,7 +235,9 @@ def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compo
 
 
 def test_the_public_port_sheds_a_burst_over_its_rate_limit_with_429_json(compose_stack):
-    responses = simultaneous_get([compose_stack.url("gevent", "/api/whoami")] * 150)
+    # 250 at once: over the burst (100) even if the client needs a second or two to send them
+    # all on a busy machine (the bucket refills at 50 r/s meanwhile).
+    responses = simultaneous_get([compose_stack.url("gevent", "/api/whoami")] * 250)
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {200, 429}
     assert statuses.count(200) >= 100  # the burst allowance

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -129,3 +130,59 @@ def test_the_report_measures_locusts_own_ceiling_and_flags_runs_near_it(built):
         # The flag's rule is unit-tested on known inputs (tests/unit/test_load_runs.py).
         assert isinstance(run["near_locust_ceiling"], bool)
     assert any(f"drove {ceiling['rps']:g} req/s" in s for s in data["what_this_shows"])
+
+
+def _in_flight(bodies: list[dict]) -> int:
+    """Most requests running at one instant, from the servers' own start and finish times."""
+    return max(
+        sum(other["started_at"] <= body["started_at"] < other["finished_at"] for other in bodies)
+        for body in bodies
+    )
+
+
+def test_every_number_in_the_sentences_is_the_one_in_the_json(built):
+    """Each sentence's figures recomputed from report.json's raw data (the servers' own
+    answers, Locust's runs), not from the code that wrote the sentence."""
+    _, data = built
+    sentences = data["what_this_shows"]
+    for target in TARGETS:
+        bodies = data["timelines"][target]
+        line = next(s for s in sentences if s.startswith(f"{target}: "))
+        found = re.match(
+            r"\S+: (\d+) simultaneous requests were served by (\d+) process.*"
+            r"at most (\d+) at a time.*\(([\d.]+) s\)\.$",
+            line,
+        )
+        assert found, line
+        requests_, processes, in_flight, wall = found.groups()
+        assert int(requests_) == len(bodies)
+        assert int(processes) == len({body["pid"] for body in bodies})
+        assert int(in_flight) == _in_flight(bodies)
+        span = max(b["finished_at"] for b in bodies) - min(b["started_at"] for b in bodies)
+        assert abs(float(wall) - span) <= 0.006, (line, span)
+        if target in ("gthread", "dev-threaded"):
+            threads = re.search(r"using (\d+) OS threads", line)
+            assert threads and int(threads[1]) == len({(b["pid"], b["thread_id"]) for b in bodies})
+        if target == "gevent":
+            greenlets = re.search(r"running (\d+) greenlets", line)
+            assert greenlets and int(greenlets[1]) == len(
+                {(b["pid"], b["greenlet_id"]) for b in bodies}
+            )
+    top = max(USERS)
+    for run in runs(data, "io", top).values():
+        line = next(s for s in sentences if f": {run['target']} served " in s)
+        found = re.search(r"served ([\d.]+) req/s, (\d+)% of its bound of ([\d.]+) req/s", line)
+        assert found, line
+        rps, share, bound = float(found[1]), int(found[2]), float(found[3])
+        assert rps == run["rps"]
+        slots = data["configs"].get(run["target"], {}).get("workers")
+        if run["target"] == "sync":
+            assert bound == min(slots, top) / (IO_MS / 1000)
+        assert share == round(100 * rps / bound)
+        assert f"p95 {run['p95_ms']:g} ms" in line
+    cpu_line = next(s for s in sentences if s.startswith("CPU-bound"))
+    for run in runs(data, "cpu", top).values():
+        assert f"{run['target']} {run['rps']:g}" in cpu_line
+    isolation = runs(data, "isolation")
+    total = sum(run["requests"] for run in isolation.values())
+    assert any(f"in all {total} isolation requests" in s for s in sentences)

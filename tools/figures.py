@@ -1,0 +1,495 @@
+"""Every measured figure in the docs, written from the committed artifact that measured it.
+
+    python -m tools.figures --check     # exit 1 if a generated block disagrees with its artifact
+    python -m tools.figures --write     # rewrite the blocks from the artifacts
+    python -m tools.figures --adopt     # take the last test run's figures, then --write
+
+A doc quotes measured figures only inside a generated block:
+
+    <!-- figures: NAME -->
+    ...written by BLOCKS[NAME] from its artifact...
+    <!-- /figures -->
+
+and each block says which artifact it comes from. The artifacts, all committed:
+
+- docs/bench/bench.json   ``make bench`` (wrk; harness/bench.py)
+- docs/report/report.json ``make report`` (Locust; harness/report.py)
+- docs/figures/tests.json what the fault, hostile-input and e2e tests measured on their last
+  full run (tests/recorded_figures.py writes artifacts/figures/tests.json; ``--adopt`` copies it)
+
+tests/lint/test_figures.py runs ``--check`` and also fails on a measured-looking figure
+(req/s, a percentage, a ratio, a p99, a count like 200/0) written outside a block, unless
+STATED lists it as a setting or an input rather than a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "docs" / "bench" / "bench.json"
+REPORT = ROOT / "docs" / "report" / "report.json"
+TESTS = ROOT / "docs" / "figures" / "tests.json"
+TESTS_RECORDED = ROOT / "artifacts" / "figures" / "tests.json"
+DOCS = ["README.md", "docs/measuring.md", "docs/reliability.md", "deploy/README.md"]
+SETUPS = ["sync", "gthread", "gevent"]
+
+BLOCK = re.compile(r"(<!-- figures: (\S+) -->\n)(.*?)(<!-- /figures -->)", re.DOTALL)
+
+
+def num(x: float) -> str:
+    """Figures as the docs write them: 1,797 / 453 / 48.3 / 9.7."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def link(artifact: Path, doc: str) -> str:
+    """A relative markdown link from ``doc`` to ``artifact``: to its markdown rendering when
+    the run wrote one (bench.md, report.md; same run, same figures)."""
+    if artifact.with_suffix(".md").exists():
+        artifact = artifact.with_suffix(".md")
+    depth = len(Path(doc).parts) - 1
+    target = "../" * depth + str(artifact.relative_to(ROOT))
+    return f"[{artifact.relative_to(ROOT)}]({target})"
+
+
+class Sources:
+    def __init__(self) -> None:
+        self.bench = json.loads(BENCH.read_text())
+        self.report = json.loads(REPORT.read_text())
+        self.tests = json.loads(TESTS.read_text())
+
+    def row(self, contender: str, workload: str, connections: int = 200) -> dict[str, Any]:
+        for row in self.bench["rows"]:
+            if (row["contender"], row["workload"], row["connections"]) == (
+                contender,
+                workload,
+                connections,
+            ):
+                return row
+        raise KeyError(f"bench.json has no row {contender} / {workload} / {connections}")
+
+    def run(self, target: str, scenario: str) -> dict[str, Any]:
+        runs = [r for r in self.report["runs"] if r["scenario"] == scenario]
+        top = max(r["users"] for r in runs)
+        (run,) = [r for r in runs if r["target"] == target and r["users"] == top]
+        return run
+
+    def test(self, key: str) -> dict[str, Any]:
+        if key not in self.tests:
+            raise KeyError(f"{TESTS.relative_to(ROOT)} has no {key!r}: run the tests, --adopt")
+        return self.tests[key]
+
+
+# --- the report (Locust) ------------------------------------------------------------------
+
+
+def _waves(bodies: list[dict]) -> int:
+    from harness.report import count_waves
+
+    return count_waves(bodies)
+
+
+def _setup_label(src: Sources, target: str) -> str:
+    config = src.report["configs"].get(target)
+    if target == "sync":
+        return f"Gunicorn sync, {config['workers']} workers"
+    if target == "gthread":
+        return f"Gunicorn gthread, {config['workers']} × {config['threads']} threads"
+    if target == "gevent":
+        return f"Gunicorn gevent, {config['workers']} workers"
+    return {
+        "dev-single": "dev server, `threaded=False`",
+        "dev-threaded": "dev server, `app.run()` (threaded)",
+        "dev-processes": f"dev server, `processes={_dev_processes(src)}`",
+    }[target]
+
+
+def _dev_processes(src: Sources) -> int:
+    for target in src.report["targets"]:
+        if target["name"] == "dev-processes":
+            return int(target["slots"])
+    raise KeyError("report.json has no dev-processes target")
+
+
+def _report_arg(src: Sources, name: str) -> Any:
+    """One of the report's settings, read back from the command line it recorded."""
+    from harness.report import parse_args
+
+    return getattr(parse_args(shlex.split(src.report["meta"]["command"])[3:]), name)
+
+
+def _bound(src: Sources, target: str, users: int, io_ms: int) -> float:
+    slots = next(t["slots"] for t in src.report["targets"] if t["name"] == target)
+    return (users if slots is None else min(slots, users)) / (io_ms / 1000)
+
+
+def report_io_table(src: Sources, doc: str, targets: list[str], p95: bool) -> str:
+    io_ms = _report_arg(src, "io_ms")
+    users = src.run("sync", "io")["users"]
+    header = f"| `/api/io?ms={io_ms}`, {users} users | req/s | bound (slots ÷ {io_ms} ms) |"
+    rule = "|---|---|---|"
+    if p95:
+        header, rule = header + " p95 ms |", rule + "---|"
+    lines = [header, rule]
+    for target in targets:
+        run = src.run(target, "io")
+        cells = [_setup_label(src, target), num(run["rps"]), num(_bound(src, target, users, io_ms))]
+        if p95:
+            cells.append(num(run["p95_ms"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def block_readme_timeline(src: Sources, doc: str) -> str:
+    timelines = src.report["timelines"]
+    sync = timelines["sync"]
+    count, ms = len(sync), sync[0]["ms"]
+    sync_processes = len({body["pid"] for body in sync})
+    together = [s for s in ("gthread", "gevent") if _waves(timelines[s]) == 1]
+    words = {10: "Ten"}.get(count, str(count))
+    return (
+        f"{words} simultaneous {ms} ms requests per setup, one bar per request on the lane of "
+        f"the process, thread or greenlet that served it: {sync_processes} sync workers take "
+        f"{_waves(sync)} waves; {' and '.join(together)} serve all {count} at once "
+        f"({link(REPORT, doc)})."
+    )
+
+
+def block_readme_sustained(src: Sources, doc: str) -> str:
+    io_ms, users = _report_arg(src, "io_ms"), src.run("sync", "io")["users"]
+    return (
+        f"Under sustained load (`/api/io?ms={io_ms}`, {users} Locust users; from "
+        f"{link(REPORT, doc)}, {src.report['meta']['cpus']} CPUs):\n\n"
+        + report_io_table(src, doc, ["sync", "gthread", "gevent", "dev-threaded"], p95=False)
+    )
+
+
+def block_measuring_report(src: Sources, doc: str) -> str:
+    cpu_ms, cpus = _report_arg(src, "cpu_ms"), src.report["meta"]["cpus"]
+    ceiling = src.report["locust_ceiling"]["rps"]
+    busiest = max(r["rps"] for r in src.report["runs"])
+    cpu_runs = {t: src.run(t, "cpu") for t in [t["name"] for t in src.report["targets"]]}
+    gunicorn = sorted(SETUPS, key=lambda t: -cpu_runs[t]["rps"])
+    dev = [cpu_runs[t]["rps"] for t in cpu_runs if t.startswith("dev-")]
+    users = cpu_runs["sync"]["users"]
+    tails = sorted(SETUPS, key=lambda t: cpu_runs[t]["p99_ms"])
+    return (
+        f"Under sustained load the difference is throughput. From the full report "
+        f"({link(REPORT, doc)}, `python -m harness.report`, {cpus} CPUs, "
+        f"{src.run('sync', 'io')['seconds']} s per run; one Locust process drives "
+        f"{num(ceiling)} req/s here and the busiest run used {busiest / ceiling:.0%} of that):\n\n"
+        + report_io_table(
+            src,
+            doc,
+            ["sync", "gthread", "gevent", "dev-single", "dev-threaded", "dev-processes"],
+            p95=True,
+        )
+        + f"\n\nFor CPU-bound requests (`/api/cpu?ms={cpu_ms}`, {users} users) the {cpus} cores "
+        f"are the limit ({num(cpus / (cpu_ms / 1000))} req/s): "
+        + ", ".join(f"{t} {num(cpu_runs[t]['rps'])}" for t in gunicorn)
+        + f" req/s, against {num(min(dev))}–{num(max(dev))} for the dev-server modes; p99 "
+        + ", ".join(f"{t} {num(cpu_runs[t]['p99_ms'])} ms" for t in tails)
+        + " (a CPU-bound request holds its greenlet's whole process, or the GIL)."
+    )
+
+
+# --- the e2e tier's "What it shows" table ------------------------------------------------
+
+
+def block_measuring_simultaneous(src: Sources, doc: str) -> str:
+    seen = src.test("e2e.simultaneous")
+    rows, workers, threads = seen["rows"], seen["workers"], seen["threads"]
+    count = seen["requests"]
+    columns = ["requests", "max_in_flight", "processes", "threads", "greenlets", "wall_seconds"]
+    lines = [
+        f"`GET {seen['path']}`, {count} at once through nginx's load port in the compose stack "
+        f"(recorded by `tests/e2e/test_compose_stack.py` on {seen['recorded'][:10]}, "
+        f"{link(TESTS, doc)}):",
+        "",
+        "| setup | requests | max in flight | processes | OS threads | greenlets | wall time (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {s} | " + " | ".join(str(rows[s][c]) for c in columns) + " |" for s in SETUPS]
+    sync_waves = -(-count // workers["sync"])
+    slots = workers["gthread"] * threads
+    lines += [
+        "",
+        f"- **sync**: one request per worker process; with {workers['sync']} workers, "
+        f"{count} requests queue in {sync_waves} waves.",
+        f"- **gthread**: up to workers × threads ({workers['gthread']} × {threads} = {slots}) "
+        f"at once, each in its own OS thread: {-(-count // slots)} waves.",
+        f"- **gevent**: all {count} at once, as greenlets on a single OS thread per process.",
+    ]
+    return "\n".join(lines)
+
+
+# --- the benchmark -----------------------------------------------------------------------
+
+
+def _check(src: Sources, start: str) -> dict[str, Any]:
+    (check,) = [c for c in src.bench["checks"] if c["target"].startswith(start)]
+    return check
+
+
+def block_measuring_bench(src: Sources, doc: str) -> str:
+    gevent_io = src.row("nginx→gevent", "io")
+    uwsgi_io = src.row("nginx→uwsgi-as-shipped", "io")
+    gevent_hello = src.row("nginx→gevent", "hello")
+    uwsgi_hello = src.row("nginx→uwsgi-as-shipped", "hello")
+    hello_target = re.search(
+        r">= ([\d.]+)x", _check(src, "hello, 200 connections: our best")["target"]
+    )
+    assert hello_target
+    return (
+        f"- **Against the servers people pick instead**, through the same nginx: on I/O-bound "
+        f"load gevent serves {gevent_io['rps'] / uwsgi_io['rps']:.0f}× what uWSGI as commonly "
+        f"shipped does (its {uwsgi_io['slots']} processes are the limit), with "
+        f"{gevent_io['errors'] or 'no'} errors; on CPU-bound load all of them tie (the cores "
+        f"are the limit); on hello, uWSGI's C core and granian's Rust one are faster "
+        f"({gevent_hello['rps'] / uwsgi_hello['rps']:.2f}× for our best, where the target is "
+        f"{hello_target.group(1)}×): Gunicorn parses HTTP and writes responses in Python."
+    )
+
+
+def block_measuring_locust(src: Sources, doc: str) -> str:
+    ceiling = src.bench["locust"]["ceiling"]
+    return (
+        f"One Locust process drives {num(ceiling['rps'])} req/s here against nginx's own answer, "
+        f"at {ceiling['locust_cpu_share']:.0%} of a core ({link(BENCH, doc)}; wrk drives tens of "
+        "thousands), so compose runs one Locust worker and the report flags any run near that "
+        "ceiling; `--scale locust-worker=N` adds workers, one core each."
+    )
+
+
+def block_decision_guide(src: Sources, doc: str) -> str:
+    cpu = {s: src.row(f"nginx→{s}", "cpu") for s in SETUPS}
+    io = {s: src.row(f"nginx→{s}", "io") for s in SETUPS}
+    hello = src.row("nginx→gevent", "hello")
+    dev_io = {m: src.row(f"dev-{m}", "io") for m in ("single", "threaded")}
+    dev_hello = src.row("dev-threaded", "hello")
+    uwsgi = {w: src.row("nginx→uwsgi-as-shipped", w) for w in ("io", "hello")}
+    tuned_io, granian_io = src.row("nginx→uwsgi-tuned", "io"), src.row("nginx→granian", "io")
+    granian_hello = src.row("nginx→granian", "hello")
+    cpu_check = _check(src, "CPU-bound: sync via nginx")["measured"]
+    own = re.search(r"(\d+)% of (\d+), the bound with the app's own ([\d.]+) ms", cpu_check)
+    bound = re.search(r"of (\d+) cores / (\d+) ms = (\d+)", cpu_check)
+    gevent_cap = re.search(r"= (\d+)% of", _check(src, "I/O-bound gevent via nginx")["measured"])
+    assert own and bound and gevent_cap
+    order = sorted(SETUPS, key=lambda s: -cpu[s]["rps"])
+    best_tuned = max(tuned_io["rps"], granian_io["rps"]) / io["gevent"]["rps"]
+    rows = [
+        f"| CPU-bound (`/api/cpu?ms={bound.group(2)}`) | **sync**, `2 × CPUs + 1` workers | the "
+        f"cores are the ceiling ({bound.group(3)} req/s, {own.group(2)} with Flask's and "
+        f"Gunicorn's own {own.group(3)} ms a request): "
+        + ", ".join(f"{s} {num(cpu[s]['rps'])}" for s in order)
+        + f" req/s — but sync keeps the tail short (p99 {num(cpu['sync']['p99_ms'])} ms) where "
+        f"gevent's is {num(cpu['gevent']['p99_ms'])} ms and gthread's "
+        f"{num(cpu['gthread']['p99_ms'])}: a CPU-bound request holds its greenlet's whole "
+        "process, or the GIL. |",
+        f"| I/O-bound, ordinary blocking libraries (`/api/io?ms=50`) | **gthread**, `CPUs` "
+        f"workers × 32 threads | throughput = workers × threads ÷ latency: "
+        f"{num(io['gthread']['rps'])} req/s with {io['gthread']['slots'] // 32} × 32, where "
+        f"Flask's threaded dev server serves {num(dev_io['threaded']['rps'])}. Fewer threads cap "
+        "this at threads ÷ latency; many more contend for the GIL. Size a database pool to the "
+        "threads |",
+        f"| many slow waits (calls to other services, long polls) | **gevent**, `CPUs` workers | "
+        f"{num(io['gevent']['rps'])} req/s, {gevent_cap.group(1)} % of what the two cores allow, "
+        f"p99 {num(io['gevent']['p99_ms'])} ms; needs gevent-friendly (monkey-patchable) "
+        "libraries and no CPU-heavy requests |",
+        f"| uWSGI or granian instead of Gunicorn? | **Gunicorn, as configured here**, unless "
+        f"ordinary requests dominate and you own the tuning | uWSGI as the popular uWSGI + nginx "
+        f"image ships it serves {num(uwsgi['io']['rps'])} req/s on the I/O-bound load (gevent: "
+        f"{io['gevent']['rps'] / uwsgi['io']['rps']:.0f}× that, "
+        f"{io['gevent']['errors'] or 'no'} errors) and a p99 of "
+        f"{uwsgi['hello']['p99_ms'] / 1000:.1f} s on hello: {uwsgi['io']['slots']} processes at "
+        f"most, 100 waiting. Its C core and granian's Rust one do serve hello faster through the "
+        f"same nginx ({num(uwsgi['hello']['rps'])} and {num(granian_hello['rps'])} req/s against "
+        f"gevent's {num(hello['rps'])}: Gunicorn parses HTTP in Python), tie on CPU-bound load, "
+        f"and, tuned to 2 × 32 threads, reach {best_tuned:.0%} of gevent on I/O-bound load. |",
+        f"| anything in production | never the dev server | `threaded=False` serves "
+        f"{num(dev_io['single']['rps'])} req/s on this load; `app.run()` spawns a thread per "
+        f"request without limit ({num(dev_io['threaded']['rps'])} req/s, then p99 "
+        f"{dev_hello['p99_ms'] / 1000:.1f} s on hello), has no worker recycling, graceful "
+        "reload or timeout, and closes every connection |",
+    ]
+    return (
+        "| workload | pick | why, in numbers |\n|---|---|---|\n"
+        + "\n".join(rows)
+        + f"\n\nFrom {link(BENCH, doc)}."
+    )
+
+
+def block_sync_waves(src: Sources, doc: str) -> str:
+    sync = src.report["timelines"]["sync"]
+    workers = len({body["pid"] for body in sync})
+    wall = max(b["finished_at"] for b in sync) - min(b["started_at"] for b in sync)
+    return (
+        f"The sync worker serves one request per worker: with {workers} workers, request "
+        f"{workers + 1} waits (measured: {len(sync)} simultaneous {sync[0]['ms']} ms requests took "
+        f"{_waves(sync)} waves, {wall:.2f} s; {link(REPORT, doc)})."
+    )
+
+
+# --- the fault and hostile-input tiers ---------------------------------------------------
+
+
+def _per_setup(src: Sources, key: str, setups: list[str] = SETUPS) -> str:
+    return ", ".join(
+        f"{s} {src.test(f'{key}.{s}')['sent']}/{src.test(f'{key}.{s}')['failed']}" for s in setups
+    )
+
+
+def block_reliability_faults(src: Sources, doc: str) -> str:
+    kill = {s: src.test(f"faults.sigkill.{s}") for s in SETUPS}
+    term = {s: src.test(f"faults.sigterm.{s}") for s in SETUPS}
+    hung_sync, slow = src.test("faults.hung_sync"), src.test("faults.slowloris")
+    hung = {s: src.test(f"hung.{s}") for s in ("gthread", "gevent")}
+    order = {s: src.test(f"keepalive.order.{s}") for s in ("gthread", "gevent")}
+    race = {s: src.test(f"keepalive.race.{s}") for s in ("gthread", "gevent")}
+    stop = src.test("e2e.compose_stop")
+    first = next(iter(hung.values()))
+    rows = [
+        "| graceful reload (`SIGHUP` to the master) under steady load | new workers take over, "
+        f"old ones finish | {_per_setup(src, 'faults.sighup')} |",
+        "| a worker `SIGKILL`ed under load, caught first (`SIGSTOP`) with requests in flight | "
+        "the master replaces it; nginx retries each of its idempotent requests on another "
+        "connection (`proxy_next_upstream`; the app listed again as `backup`, four times: the "
+        "retry budget), as its access log's upstream statuses show | "
+        + ", ".join(
+            f"{s} {k['sent']}/{k['failed']} ({k['in_flight']} in flight, {k['retried']} retried)"
+            for s, k in kill.items()
+        )
+        + " |",
+        f"| graceful shutdown (`SIGTERM`) with {term['sync']['in_flight']} requests of "
+        f"{term['sync']['seconds']:g} s in flight | they finish (200), new connections are "
+        "refused, exit code 0 | "
+        + ", ".join(f"{s} {t['in_flight']}/{t['failed']}" for s, t in term.items())
+        + " |",
+        "| a sync request hung past Gunicorn's `timeout` | the worker is killed and replaced "
+        "(its pid gone, a new pid serving); the client gets a JSON 502 (Gunicorn's bare 500 is "
+        f"replaced by nginx) | 1 request, JSON {hung_sync['status']} after "
+        f"{hung_sync['seconds']:g} s (timeout set to {hung_sync['gunicorn_timeout']} s for the "
+        "test) |",
+        "| a gthread or gevent request hung past Gunicorn's `timeout` (`test_hung_requests.py`) "
+        "| not killed: there `timeout` is a heartbeat the worker's own loop keeps sending. "
+        "nginx's `proxy_read_timeout` ends it for the client as a JSON 504, and the same worker "
+        "serves other requests meanwhile | "
+        + "; ".join(
+            f"{s}: JSON {h['status']} after {h['seconds']:g} s, {h['served_meanwhile']} served "
+            "meanwhile"
+            for s, h in hung.items()
+        )
+        + f" (nginx's read timeout {first['nginx_read_timeout']} s for the test; Gunicorn's "
+        f"{first['gunicorn_timeout']} s) |",
+        "| an idle pooled connection (`test_keepalive.py`; both keep-alive timeouts scaled "
+        "down, order kept) | nginx closes it before Gunicorn does, so it never sends a "
+        "request into a connection Gunicorn is closing | "
+        + "; ".join(
+            f"{s}: {o['closed_by_nginx']} closed by nginx, {o['closed_by_app']} by Gunicorn"
+            for s, o in order.items()
+        )
+        + " |",
+        "| the classic race anyway: the app closes a kept-alive connection as a request "
+        "arrives on it (a proxy resets it on cue) | nginx retries on a fresh connection; no "
+        "502 | "
+        + "; ".join(
+            f"{s}: {r['status']}, upstream statuses {r['upstream_status']}" for s, r in race.items()
+        )
+        + " |",
+        f"| slowloris ({slow['slow_connections']} connections trickling headers) | sync exposed "
+        f"directly serves {slow['served_direct']}/{slow['legit']} legitimate requests; behind "
+        f"nginx {slow['served_via_nginx']}/{slow['legit']} | — |",
+        "| `docker compose stop` of an app with a request in flight | Gunicorn is PID 1, drains, "
+        f"exits {stop['exit_code']} (not 137) | {stop['in_flight']}/{stop['failed']} |",
+        "| 200 simultaneous I/O-bound requests per setup | queued, none lost | native: "
+        f"{_per_setup(src, 'burst.native')}; in containers: {_per_setup(src, 'burst.compose')} |",
+    ]
+    return (
+        f"From the last full test run ({link(TESTS, doc)}, recorded by the tests themselves):\n\n"
+        "| fault | what happens | requests sent / failed |\n|---|---|---|\n" + "\n".join(rows)
+    )
+
+
+def block_reliability_hostile(src: Sources, doc: str) -> str:
+    statuses = [v["status"] for k, v in src.tests.items() if k.startswith("hostile.")]
+    client_errors = sum(400 <= s < 500 for s in statuses)
+    answered = sum(s == 200 for s in statuses)
+    assert client_errors + answered == len(statuses), "a hostile input got neither 4xx nor 200"
+    return (
+        f"Hostile input through nginx: {len(statuses)} raw requests (oversized body / headers / "
+        "cookie / request line, too many headers, garbage request lines, unknown methods, "
+        "HTTP/2.0 in clear text, missing or foreign `Host`, absolute URIs, path traversal, raw "
+        "and escaped invalid UTF-8, NUL, bad query values, three request-smuggling shapes, a "
+        "5,000-byte `X-Request-ID`…) each get their documented status (a 4xx for "
+        f"{client_errors} of them; the {answered} that are valid requests, such as an oversized "
+        "`X-Request-ID` that nginx replaces, a 200) and a JSON body, never a 5xx; a spoofed "
+        f"`X-Forwarded-For` never reaches the app ({link(TESTS, doc)})."
+    )
+
+
+BLOCKS: dict[str, Callable[[Sources, str], str]] = {
+    "readme-timeline": block_readme_timeline,
+    "readme-sustained": block_readme_sustained,
+    "measuring-simultaneous": block_measuring_simultaneous,
+    "measuring-report": block_measuring_report,
+    "measuring-bench": block_measuring_bench,
+    "measuring-locust": block_measuring_locust,
+    "reliability-faults": block_reliability_faults,
+    "reliability-hostile": block_reliability_hostile,
+    "decision-guide": block_decision_guide,
+    "sync-waves": block_sync_waves,
+}
+
+
+def render(doc: str, text: str, src: Sources) -> str:
+    def replace(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in BLOCKS:
+            raise KeyError(f"{doc}: unknown figures block {name!r}")
+        return match.group(1) + BLOCKS[name](src, doc) + "\n" + match.group(4)
+
+    return BLOCK.sub(replace, text)
+
+
+def stale(src: Sources | None = None) -> list[str]:
+    """The docs whose generated blocks disagree with their artifacts."""
+    src = src or Sources()
+    return [
+        doc
+        for doc in DOCS
+        if render(doc, (ROOT / doc).read_text(), src) != (ROOT / doc).read_text()
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--check", action="store_true")
+    mode.add_argument("--write", action="store_true")
+    mode.add_argument("--adopt", action="store_true")
+    args = parser.parse_args(argv)
+    if args.adopt:
+        TESTS.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(TESTS_RECORDED, TESTS)
+    if args.check:
+        docs = stale()
+        for doc in docs:
+            print(f"{doc}: a figures block disagrees with its artifact (--write rewrites it)")
+        return 1 if docs else 0
+    src = Sources()
+    for doc in DOCS:
+        path = ROOT / doc
+        path.write_text(render(doc, path.read_text(), src))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
