@@ -379,7 +379,7 @@ def against_uwsgi_as_shipped(runs: Runs, workload: str) -> Check:
     return Check(
         target,
         f"{ours['contender']} {ours['rps']:g} req/s ({ours['errors']} errors, p99 "
-        f"{ours['p99_ms']} ms) = {ratio:.2f}x uWSGI as shipped {theirs['rps']:g} req/s "
+        f"{ours['p99_ms']} ms) = {ratio:.3g}x uWSGI as shipped {theirs['rps']:g} req/s "
         f"({theirs['errors']} errors, p99 {theirs['p99_ms']} ms)",
         ratio >= floor and (workload != "io" or ours["errors"] == 0),
     )

@@ -254,7 +254,7 @@ def block_measuring_bench(src: Sources, doc: str) -> str:
         f"shipped does (its {uwsgi_io['slots']} processes are the limit), with "
         f"{gevent_io['errors'] or 'no'} errors; on CPU-bound load all of them tie (the cores "
         f"are the limit); on hello, uWSGI's C core and granian's Rust one are faster "
-        f"({gevent_hello['rps'] / uwsgi_hello['rps']:.2f}× for our best, where the target is "
+        f"({gevent_hello['rps'] / uwsgi_hello['rps']:.3g}× for our best, where the target is "
         f"{hello_target.group(1)}×): Gunicorn parses HTTP and writes responses in Python."
     )
 
