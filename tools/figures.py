@@ -362,9 +362,12 @@ def block_reliability_faults(src: Sources, doc: str) -> str:
         "| a worker `SIGKILL`ed under load, caught first (`SIGSTOP`) with requests in flight | "
         "the master replaces it; nginx retries each of its idempotent requests on another "
         "connection (`proxy_next_upstream`; the app listed again as `backup`, four times: the "
-        "retry budget), as its access log's upstream statuses show | "
+        "retry budget), as its access log's upstream statuses show. A response the worker had "
+        "begun writing when it died is cut: nginx has forwarded its head and cannot retry it | "
         + ", ".join(
-            f"{s} {k['sent']}/{k['failed']} ({k['in_flight']} in flight, {k['retried']} retried)"
+            f"{s} {k['sent']}/{k['failed']} ({k['in_flight']} in flight, {k['retried']} retried"
+            + (f", {k['cut']} cut mid-response" if k.get("cut") else "")
+            + ")"
             for s, k in kill.items()
         )
         + " |",

@@ -173,7 +173,12 @@ def test_a_graceful_reload_under_load_fails_no_request(fault_stack, setup, figur
 @pytest.mark.parametrize("setup", SETUPS)
 def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack, setup, figures):
     """The worker is first stopped (SIGSTOP) until it holds a request in flight, so the kill
-    provably lands under one; nginx's log must then show that request tried twice."""
+    provably lands under one; nginx's log must then show that request tried twice.
+
+    What nginx cannot retry: a response the worker had begun to write when it died (Gunicorn
+    writes the head and the body in two calls, and nginx forwards the head at once). The stop
+    can land between the two, so such a response may be cut; it is counted, and it is the
+    only failure allowed."""
     config = fault_stack.configs()[setup]
     app_port = int(config["bind"][0].rsplit(":", 1)[1])
     # Workers a reload (the test before) told to stop may still linger and serve: wait until
@@ -219,7 +224,8 @@ def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack,
         f"{client.total} requests, {client.failed} failed ({dict(client.counts)}); nginx "
         f"retried {len(retries)}: {[e['upstream_status'] for e in retries]}"
     )
-    assert client.failed == 0
+    cut = client.counts["ChunkedEncodingError"]
+    assert client.failed == cut, "a failure other than a response cut mid-body"
     assert len(retries) >= in_flight
     assert all(e["status"] == 200 and e["upstream_status"].endswith("200") for e in retries)
     assert all(e["worker_pid"] != str(victim) for e in retries)
@@ -229,6 +235,7 @@ def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack,
         failed=client.failed,
         in_flight=in_flight,
         retried=len(retries),
+        cut=cut,
     )
 
 
