@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -66,3 +67,14 @@ def _complete(received: bytes) -> bool:
         if name.strip().lower() == "content-length":
             return len(body) >= int(value)
     return False
+
+
+def nginx_access_entries(log_text: str) -> list[dict]:
+    """nginx's JSON access-log entries (nginx/snippets/http/logging.conf) in a process's
+    output, whatever prefix the supervisor put before each line. nginx flushes its log
+    buffer every second: poll for an entry, do not expect it at once."""
+    return [
+        json.loads(line[line.index("{") :])
+        for line in log_text.splitlines()
+        if '"log":"nginx_access"' in line
+    ]

@@ -7,7 +7,6 @@ keep-alive race between nginx and Gunicorn has its own module (test_keepalive.py
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -22,7 +21,7 @@ import protection_switches
 import psutil
 import pytest
 import requests
-from helpers import wait_until
+from helpers import nginx_access_entries, wait_until
 
 from harness import launch
 from harness.launch import SETUPS
@@ -46,16 +45,6 @@ def fault_stack(tmp_path_factory):
         yield stack
 
 
-def access_log(stack: launch.Running, since: int = 0) -> list[dict]:
-    """nginx's JSON access-log entries in the stack's output from offset ``since`` (nginx
-    flushes its log buffer every second)."""
-    entries = []
-    for line in stack.log()[since:].splitlines():
-        if '"log":"nginx_access"' in line:
-            entries.append(json.loads(line[line.index("{") :]))
-    return entries
-
-
 def retried(entries: list[dict], setup: str) -> list[dict]:
     """Requests nginx sent to more than one upstream connection (a comma in its list)."""
     return [e for e in entries if e["setup"] == f"/{setup}" and "," in e["upstream_status"]]
@@ -70,13 +59,20 @@ def established_sockets(pid: int, port: int) -> list[int]:
             target = os.readlink(fd)
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
-    unread = []
+    return [
+        queued for state, queued, inode in tcp_sockets(port) if state == "01" and inode in inodes
+    ]
+
+
+def tcp_sockets(port: int) -> list[tuple[str, int, str]]:
+    """(state, receive queue, inode) of each IPv4 socket bound to local ``port`` (Linux
+    /proc/net/tcp; state 01 is established, 0A listening, whose queue is its accept queue)."""
+    sockets = []
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], fields[9]
-        if local_port == port and state == "01" and inode in inodes:
-            unread.append(int(fields[4].split(":")[1], 16))
-    return unread
+        if int(fields[1].split(":")[1], 16) == port:
+            sockets.append((fields[3], int(fields[4].split(":")[1], 16), fields[9]))
+    return sockets
 
 
 def requests_in_flight(pid: int, port: int, setup: str) -> int:
@@ -215,7 +211,7 @@ def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack,
         client.keep_going(100)
     # nginx's access log is flushed every second: poll until the retries show.
     retries = wait_until(
-        lambda: retried(access_log(fault_stack, log_before), setup),
+        lambda: retried(nginx_access_entries(fault_stack.log()[log_before:]), setup),
         timeout=5,
         what="nginx's log of the retried requests",
     )
@@ -296,16 +292,9 @@ def worker_pids(master: int) -> set[int]:
 def accepted_connections(port: int) -> int:
     """Connections to ``port`` that a worker has accepted (Linux /proc/net/tcp): established
     server-side sockets, minus those still waiting in the listener's accept queue."""
-    established, waiting = 0, 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port, state = int(fields[1].split(":")[1], 16), fields[3]
-        if local_port != port:
-            continue
-        if state == "01":
-            established += 1
-        elif state == "0A":
-            waiting = int(fields[4].split(":")[1], 16)
+    sockets = tcp_sockets(port)
+    established = sum(state == "01" for state, _, _ in sockets)
+    waiting = sum(queued for state, queued, _ in sockets if state == "0A")
     return established - waiting
 
 

@@ -18,7 +18,6 @@ their order, so the test takes seconds. sync is not here: it closes every connec
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from contextlib import ExitStack
@@ -28,7 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 from fault_proxy import APP, NGINX, FaultProxy
-from helpers import wait_until
+from helpers import nginx_access_entries, wait_until
 from protection_switches import nginx_tweak
 
 from gunicorn_conf import base as gunicorn_base
@@ -95,11 +94,9 @@ def stack(tmp_path_factory):
 
 
 def access_line(log: str, request_id: str) -> dict | None:
-    """nginx's access-log entry for one request (its log is flushed every second)."""
-    for line in log.splitlines():
-        if request_id in line and '"nginx_access"' in line:
-            return json.loads(line[line.index("{") :])
-    return None
+    """nginx's access-log entry for one request."""
+    entries = [e for e in nginx_access_entries(log) if e["request_id"] == request_id]
+    return entries[0] if entries else None
 
 
 @pytest.mark.parametrize("setup", KEEPALIVE_SETUPS)
