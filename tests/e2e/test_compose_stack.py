@@ -215,11 +215,11 @@ def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compo
     # the two gthread workers varies, so not always exactly every slot).
     assert gthread_slots - threads < int(rows["gthread"][2]) <= gthread_slots
     # gevent: one greenlet per request, and no pool caps it: more in flight than gthread's
-    # slots, nearly all of them (the client's threads, sharing two cores with the stack, do
-    # not always start all 100 within one request's 300 ms; 99 has been seen).
+    # slots. How many more depends on the client's threads, which share two cores with the
+    # stack and do not always start all 100 within one request's 300 ms (79 and 99 seen).
     gevent_in_flight = int(rows["gevent"][2])
     assert int(rows["gevent"][5]) == count
-    assert gevent_in_flight > gthread_slots and gevent_in_flight >= 0.9 * count
+    assert gevent_in_flight > gthread_slots
     assert all(int(row[1]) == count for row in rows.values())
     figures(
         "e2e.simultaneous",
