@@ -1,7 +1,7 @@
 """The benchmark: each setup against its theoretical bound and against what a user might run
 instead, side by side in one run on one machine. Not a test: it asserts nothing about speed.
 
-    python -m harness.bench                 # full: 10 s runs, 3 interleaved rounds (~35 min)
+    python -m harness.bench                 # full: 10 s runs, 3 interleaved rounds (~60 min)
     python -m harness.bench --short         # smoke: 1 s runs, 1 round (CI runs this)
 
 Starts every contender natively on free loopback ports: Gunicorn sync / gthread / gevent
@@ -353,6 +353,8 @@ def measure(args) -> dict[str, Any]:
             for workload in args.workloads:
                 for connections in args.connections:
                     for contender in found:  # interleaved: every contender, then the next round
+                        if contender.kind == "setup variant":
+                            continue  # measured in pairs with its setup, below
                         if not contender.takes_part_in(workload, connections, users):
                             continue
                         print(
@@ -389,6 +391,7 @@ def measure(args) -> dict[str, Any]:
                         setup="gthread",
                     )
                 )
+        paired = measure_pairs(found, samples, users, args) if "hello" in args.workloads else {}
     rows = []
     by_name = {c.name: c for c in found}
     for (name, workload, connections), runs in samples.items():
@@ -412,7 +415,42 @@ def measure(args) -> dict[str, Any]:
             }
         )
     locust = {key: middle_run(runs) for key, runs in locust_samples.items() if runs}
-    return {"rows": rows, "locust": locust, "idle": idle}
+    return {"rows": rows, "locust": locust, "idle": idle, "paired": paired}
+
+
+def measure_pairs(
+    found: list[Contender], samples: dict, connections: int, args
+) -> dict[str, list[dict[str, float]]]:
+    """Each setup's app variants next to the shipped app, back to back: hello at the top
+    connection count, ``args.pair_rounds`` rounds, the order rotating every round. A ratio of
+    two rates taken seconds apart, each round, then the median of those ratios: drift on a
+    shared machine moves both rates of a round alike, where the main rounds put minutes of
+    other runs between them (this machine's run-to-run spread is as large as the 10-15 %
+    the variant targets judge). The variants' rows are built from these runs too."""
+    paired: dict[str, list[dict[str, float]]] = {}
+    for setup in launch.SETUPS:
+        group = [c for c in found if c.name in (setup, *variant_names(setup))]
+        if len(group) < 2 or group[0].name != setup:
+            continue
+        for round_no in range(args.pair_rounds):
+            turn = round_no % len(group)
+            rates: dict[str, float] = {}
+            for contender in group[turn:] + group[:turn]:
+                print(
+                    f"  pair {round_no + 1} hello c={connections:<3} {contender.name}", flush=True
+                )
+                wait_until_idle(contender)
+                run = run_wrk(contender.url("hello"), connections, args.seconds, contender.cpu)
+                rates[contender.name] = run["rps"]
+                if contender.kind == "setup variant":
+                    samples.setdefault((contender.name, "hello", connections), []).append(run)
+            paired.setdefault(setup, []).append(rates)
+    return paired
+
+
+def variant_names(setup: str) -> list[str]:
+    """The contender names of a setup's app variants (VARIANTS)."""
+    return [f"{setup} {variant}" for variant in VARIANTS]
 
 
 def middle_run(runs: list[dict]) -> dict:
@@ -486,6 +524,19 @@ def markdown(result: dict, meta: dict) -> str:
             )
             + " |"
         )
+    for setup, rounds in (result.get("paired") or {}).items():
+        names = list(rounds[0])
+        if setup == next(iter(result["paired"])):
+            lines += [
+                "",
+                "## Each setup next to its app variants, back to back (hello, req/s)",
+                "",
+                "The observability-tax and bare-Flask targets are the medians of these rounds' "
+                "ratios; the order rotated every round.",
+            ]
+        lines += ["", "| round | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+        for number, rates in enumerate(rounds, 1):
+            lines.append(f"| {number} | " + " | ".join(f"{rates[n]:g}" for n in names) + " |")
     idle = result.get("idle")
     if idle:
         lines += [
@@ -522,6 +573,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="1 s runs, 1 round: a smoke run")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pair-rounds",
+        type=int,
+        default=7,
+        help="rounds of each setup next to its app variants (the observability-tax and "
+        "bare-Flask ratios)",
+    )
     parser.add_argument("--connections", type=int, nargs="+", default=[64, 200])
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument(
@@ -557,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.short:
         args.seconds, args.rounds, args.connections, args.idle_seconds = 1, 1, [16], 3
+        args.pair_rounds = 1
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
     if max(args.connections) > 400 or args.seconds > 60:
@@ -570,6 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": cpus,
         "seconds": args.seconds,
         "rounds": args.rounds,
+        "pair_rounds": args.pair_rounds,
         "connections": args.connections,
     }
     write_results(args.out, meta, measure(args))
@@ -578,7 +638,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_results(out: Path, meta: dict, result: dict) -> None:
     """Judge the targets, write bench.json and bench.md, and print the verdicts."""
-    found = checks(result["rows"], result["locust"], meta["cpus"], result.get("idle"))
+    found = checks(
+        result["rows"], result["locust"], meta["cpus"], result.get("idle"), result.get("paired")
+    )
     result["checks"] = [{**asdict(c), "sentence": c.sentence()} for c in found]
     (out / "bench.json").write_text(json.dumps({"meta": meta, **result}, indent=1))
     (out / "bench.md").write_text(markdown(result, meta))

@@ -54,6 +54,12 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         assert any(family in target for target in targets), family
     # ...and judged from measured rows: the short run measures every row a target needs.
     assert not [c["sentence"] for c in data["checks"] if "missing data" in c["measured"]]
+    # The variant ratios come from rounds run back to back with the shipped app.
+    for setup in SETUPS:
+        names = {setup, f"{setup} observability off", f"{setup} bare Flask"}
+        assert [set(rates) for rates in data["paired"][setup]] == [names], setup
+    tax = next(c for c in data["checks"] if c["target"].startswith("observability tax, sync"))
+    assert "median of 1 round back to back" in tax["measured"]
     # One Locust process was measured against nginx's own answer and against a setup.
     for run in data["locust"].values():
         assert run["requests"] > 0 and run["failures"] == 0, run
