@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.launch import free_port
 from loadtest.evidence import summarize
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtest" / "locustfile.py"
@@ -138,10 +139,12 @@ def _run_locust(
     json_stem: Path,
     user_class: str,
     extra: list[str] | None = None,
+    workers: int = 0,
 ) -> float:
     """Run one headless Locust process to completion, its JSON stats at ``json_stem``.json;
     the share of a core it used over its wall time (from the OS's account of the finished
-    child)."""
+    children). With ``workers``, that process is a master and the load comes from that many
+    worker processes, as in compose (``extra`` goes to every process)."""
     command = [
         sys.executable,
         "-m",
@@ -170,9 +173,38 @@ def _run_locust(
         *(extra or []),
         user_class,
     ]
+    worker_command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker"]
+    if workers:
+        port = free_port()
+        bind = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+        after_headless = command.index("--headless") + 1
+        command[after_headless:after_headless] = [
+            "--master",
+            *bind,
+            "--expect-workers",
+            str(workers),
+        ]
+        worker_command += [
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "--loglevel",
+            "WARNING",
+            *(extra or []),
+        ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    load = [subprocess.Popen(worker_command, stdout=subprocess.DEVNULL) for _ in range(workers)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+        for worker in load:  # the master tells them to quit when the run is over
+            worker.wait(timeout=30)
+    finally:
+        for worker in load:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
@@ -270,13 +302,25 @@ def locust_rate(
     seconds: int,
     out_dir: Path,
     setup: str = "gthread",
+    worker: bool = False,
+    who_served: bool = True,
 ) -> dict[str, Any]:
     """Requests per second one Locust process sends in ``user_class`` at ``users`` users (no
-    think time), and the share of a core it used."""
+    think time), and the share of a core it used: a local runner, or with ``worker`` one
+    worker behind a master (compose's topology). ``who_served=False`` turns the answers'
+    accounting off (loadtest/who_served.py), to measure what it costs."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"rate-{user_class}-{setup}-{users}u"
+    variant = ("-worker" if worker else "") + ("" if who_served else "-no-who-served")
+    stem = out_dir / f"rate-{user_class}-{setup}-{users}u{variant}"
     cpu_share = _run_locust(
-        host=host, setup=setup, users=users, seconds=seconds, json_stem=stem, user_class=user_class
+        host=host,
+        setup=setup,
+        users=users,
+        seconds=seconds,
+        json_stem=stem,
+        user_class=user_class,
+        extra=None if who_served else ["--no-who-served"],
+        workers=1 if worker else 0,
     )
     entries = [e for e in json.loads(Path(f"{stem}.json").read_text()) if e["name"] == request_name]
     if not entries or not entries[0]["num_requests"]:
@@ -292,10 +336,13 @@ def locust_rate(
     }
 
 
-def locust_ceiling(*, host: str, seconds: int, out_dir: Path, users: int = 64) -> dict[str, Any]:
+def locust_ceiling(
+    *, host: str, seconds: int, out_dir: Path, users: int = 64, **variant: bool
+) -> dict[str, Any]:
     """How many requests per second one Locust process can send on this machine: the
     Ceiling scenario (nginx answering /healthz itself, no app). Every other Locust figure
-    should stay well below this, or it measures Locust."""
+    should stay well below this, or it measures Locust. ``variant``: locust_rate's
+    ``worker`` and ``who_served``."""
     return locust_rate(
         host=host,
         user_class="Ceiling",
@@ -303,4 +350,5 @@ def locust_ceiling(*, host: str, seconds: int, out_dir: Path, users: int = 64) -
         users=users,
         seconds=seconds,
         out_dir=out_dir,
+        **variant,
     )

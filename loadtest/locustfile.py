@@ -1,10 +1,11 @@
 """Load scenarios for the stack, black-box: HTTP only, the app is never imported.
 
-Each user class is one scenario; every scenario can target any setup. In the web UI (started
-with --class-picker, as compose does) pick the scenario under "User classes" and the setup
-under "Custom parameters"; on the command line:
+Each user class is one scenario; every scenario can target any setup. On the command line:
 
     locust -f loadtest/locustfile.py --host http://127.0.0.1:8080 --setup gevent IoBound
+
+The web UI (compose) loads loadtest/webui.py instead, whose form picks one scenario and
+one setup.
 
 Scenarios: Hello (per-request overhead), IoBound (waits like a database call), CpuBound
 (pure-Python work holding the GIL), Mixed (mostly I/O, some CPU, some hello), Isolation
@@ -14,29 +15,24 @@ Scenarios: Hello (per-request overhead), IoBound (waits like a database call), C
 
 --setup direct sends requests without a prefix, to a server that serves the app at / (the
 dev server, or one Gunicorn setup without nginx). --evidence-file PATH writes who served
-each request (process, thread, greenlet, server times) as JSON lines, for the report.
+each request (process, thread, greenlet, server times) as JSON lines, for the report
+(loadtest/who_served.py, which also feeds the web UI's "Who served" tab).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 
+# Siblings of this file (Locust puts its folder on sys.path while it loads a locustfile).
+import evidence
+import who_served
 from locust import FastHttpUser, constant, events, tag, task
 
-# The nginx prefixes (loadtest/evidence.py's SETUPS, which a locustfile cannot import: Locust
-# loads it by path), and "direct" for a Gunicorn or dev server with no nginx in front.
-SETUPS = ("sync", "gthread", "gevent", "direct")
-# The whoami fields the report needs: who served the request, and when (server clock).
-EVIDENCE_FIELDS = (
-    "worker_class",
-    "hostname",
-    "pid",
-    "thread_id",
-    "greenlet_id",
-    "started_at",
-    "finished_at",
-)
+# The nginx prefixes, and "direct" for a Gunicorn or dev server with no nginx in front.
+SETUPS = (*evidence.SETUPS, "direct")
+
+# Who served each request: the web UI's "Who served" tab and --evidence-file.
+who_served.register(events)
 
 
 @events.init_command_line_parser.add_listener
@@ -57,50 +53,6 @@ def _add_arguments(parser) -> None:
     parser.add_argument(
         "--cpu-ms", type=int, default=10, help="CPU burned per request (CpuBound, Mixed)."
     )
-    parser.add_argument(
-        "--evidence-file",
-        default="",
-        include_in_web_ui=False,
-        help="Append who served each request to this JSON-lines file.",
-    )
-
-
-class _Evidence:
-    """Writes the server's own account of each successful request, when asked to."""
-
-    file = None
-
-    @classmethod
-    def open(cls, environment, **_kwargs) -> None:
-        path = getattr(environment.parsed_options, "evidence_file", "")
-        if path and cls.file is None:
-            cls.file = open(path, "a", buffering=1)  # noqa: SIM115 - closed on quit
-
-    @classmethod
-    def record(cls, request_type, response=None, exception=None, **_kwargs) -> None:
-        if cls.file is None or exception is not None or request_type != "GET":
-            return
-        if response is None or response.status_code != 200:
-            return
-        try:
-            body = response.json()
-        except ValueError:
-            return
-        row = {key: body.get(key) for key in EVIDENCE_FIELDS}
-        if "stores" in body:
-            row["leaked"] = body["leaked"]
-        cls.file.write(json.dumps(row) + "\n")
-
-    @classmethod
-    def close(cls, **_kwargs) -> None:
-        if cls.file is not None:
-            cls.file.close()
-            cls.file = None
-
-
-events.test_start.add_listener(_Evidence.open)
-events.request.add_listener(_Evidence.record)
-events.quitting.add_listener(_Evidence.close)
 
 
 class StackUser(FastHttpUser):
@@ -112,6 +64,14 @@ class StackUser(FastHttpUser):
     @property
     def options(self):
         return self.environment.parsed_options
+
+    @property
+    def scenario(self) -> str:
+        return type(self).__name__
+
+    def context(self) -> dict:
+        # Carried by every request event: loadtest/who_served.py files each answer under it.
+        return {"setup": self.options.setup, "scenario": self.scenario}
 
     def get(self, endpoint: str, name: str, **kwargs):
         setup = self.options.setup

@@ -13,6 +13,7 @@
 A tier whose tool is missing (nginx, Docker) fails; it never skips (tests/no_skips.py).
 """
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,6 +34,48 @@ from recorded_figures import Figures  # noqa: E402 - needs the path above
 from harness import launch  # noqa: E402 - needs the path above
 
 _FIGURES = Figures()
+# Screenshots land here, where CI output can be inspected (artifacts/ is git-ignored).
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+# A real browser for the browser tier (the visualizer) and the e2e tier (Locust's web UI):
+# Debian's Chromium, driven by Playwright (no browser download).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    if not path:
+        pytest.fail(
+            "Chromium is not installed: the browser tier needs it "
+            "(Debian: apt-get install chromium)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
 
 
 @pytest.fixture(scope="session")

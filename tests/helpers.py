@@ -1,4 +1,4 @@
-"""Small helpers shared by the test tiers: polling with a deadline."""
+"""Small helpers shared by the test tiers: polling with a deadline, and what it waits for."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+import requests
 
 T = TypeVar("T")
 
@@ -78,3 +80,15 @@ def nginx_access_entries(log_text: str) -> list[dict]:
         for line in log_text.splitlines()
         if '"log":"nginx_access"' in line
     ]
+
+
+def wait_for_locust_to_stop(ui: str, timeout: float = 30) -> None:
+    """After ``POST /stop``: the master says "stopped" and every worker is ready again (it
+    reports "stopped" first; a run started before it is ready would spawn no users there)."""
+
+    def stopped() -> bool:
+        stats = requests.get(f"{ui}/stats/requests", timeout=5).json()
+        workers = stats.get("workers") or []
+        return stats["state"] == "stopped" and all(w["state"] == "ready" for w in workers)
+
+    wait_until(stopped, timeout=timeout, what="the Locust run to stop")

@@ -438,7 +438,31 @@ def block_reliability_hostile(src: Sources, doc: str) -> str:
     )
 
 
+def block_who_served(src: Sources, doc: str) -> str:
+    """What the Locust UI's "Who served" tab read in the e2e browser test, per worker count."""
+    one, two = (src.test(f"e2e.locust_ui.{n}_workers") for n in (1, 2))
+    readings = {
+        n: "; ".join(f"{setup}: *{seen['reading']}*" for setup, seen in run["rows"].items())
+        for n, run in ((1, one), (2, two))
+    }
+    return (
+        f"IoBound at {one['io_ms']} ms with {one['users']} users, started from the form in a "
+        f"real browser against the compose stack, the tab read — with one Locust worker: "
+        f"{readings[1]}; with two: {readings[2]} ({link(TESTS, doc)})."
+    )
+
+
+def block_readme_who_served(src: Sources, doc: str) -> str:
+    run = src.test("e2e.locust_ui.1_workers")
+    readings = " and ".join(
+        f"*{seen['reading']}* on {setup}" for setup, seen in reversed(run["rows"].items())
+    )
+    return f"IoBound at {run['io_ms']} ms, {run['users']} users: {readings} ({link(TESTS, doc)})."
+
+
 BLOCKS: dict[str, Callable[[Sources, str], str]] = {
+    "who-served": block_who_served,
+    "readme-who-served": block_readme_who_served,
     "readme-timeline": block_readme_timeline,
     "readme-sustained": block_readme_sustained,
     "measuring-simultaneous": block_measuring_simultaneous,

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import requests
-from helpers import wait_until
+from helpers import wait_for_locust_to_stop, wait_until
 
 from harness.launch import SETUPS, boot_configs, gunicorn_slots
 from loadtest.evidence import simultaneous_get
@@ -107,26 +107,39 @@ def test_locust_workers_drive_load_through_nginx_to_every_setup(compose_stack):
                 "user_count": 4,
                 "spawn_rate": 4,
                 "host": "http://nginx:8081",
-                "user_classes": "Hello",
+                "user_classes": "Scenario",  # loadtest/webui.py's one class
+                "scenario": "Hello",
                 "setup": setup,
             },
         )
         assert started.json()["success"], started.text
         try:
+            # The servers' own answers say the load reached this setup (loadtest/who_served.py).
             wait_until(
-                lambda: requests.get(f"{ui}/stats/requests", timeout=5).json()["total_rps"] > 0,
+                lambda setup=setup: any(
+                    row["setup"] == setup and row["requests"] > 0
+                    for row in requests.get(f"{ui}/who-served", timeout=5).json()["rows"]
+                ),
                 timeout=30,
                 what=f"Locust to load {setup}",
             )
         finally:
-            requests.get(f"{ui}/stop", timeout=5)
+            requests.post(f"{ui}/stop", timeout=5)
+            wait_for_locust_to_stop(ui)
         stats = requests.get(f"{ui}/stats/requests", timeout=5).json()
         total = next(row for row in stats["stats"] if row["name"] == "Aggregated")
         assert total["num_requests"] > 0
         assert total["num_failures"] == 0
-        nginx_log = compose_stack.compose("logs", "--no-color", "--since", "2m", "nginx")
-        assert f"GET /{setup}/api/whoami" in nginx_log
-        requests.get(f"{ui}/stats/reset", timeout=5)
+        # nginx buffers its access log (flushed within a second: snippets/http/logging.conf).
+        wait_until(
+            lambda setup=setup: (
+                f"GET /{setup}/api/whoami"
+                in compose_stack.compose("logs", "--no-color", "--since", "2m", "nginx")
+            ),
+            timeout=30,
+            what=f"nginx to log Locust's requests to /{setup}",
+        )
+        requests.post(f"{ui}/stats/reset", timeout=5)
 
 
 # Fired from inside the Locust container at nginx's load port, as Locust would: a black-box

@@ -1,0 +1,204 @@
+"""Locust's web UI as a user meets it after `docker compose up`: the form, a run started from
+it, and the "Who served" tab (loadtest/who_served.py), in headless Chromium against the
+compose stack, with one Locust worker and then two (`--scale locust-worker=2`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+from helpers import wait_for_locust_to_stop, wait_until
+
+from harness.launch import SETUPS, boot_configs
+
+APP_SERVICES = [f"app-{setup}" for setup in SETUPS]
+IO_MS, USERS = 300, 20
+# Answers to wait for before reading the tab: a few rounds of every user's request.
+ANSWERS = 3 * USERS
+
+
+@pytest.fixture()
+def locust_page(browser, compose_stack):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
+    page.goto(compose_stack.locust_url + "/")
+    # The form on a master that has not run yet, the dashboard's tabs on one that has.
+    page.wait_for_selector("form, [role=tab]")
+    yield page
+    context.close()
+
+
+def scale_workers(compose_stack, count: int) -> None:
+    compose_stack.compose(
+        "up",
+        "--detach",
+        "--wait",
+        "--no-recreate",
+        "--scale",
+        f"locust-worker={count}",
+        "locust-worker",
+    )
+    wait_until(
+        lambda: (
+            len(
+                requests.get(f"{compose_stack.locust_url}/stats/requests", timeout=5).json()[
+                    "workers"
+                ]
+            )
+            == count
+        ),
+        timeout=60,
+        what=f"{count} Locust workers to register with the master",
+    )
+
+
+def form_values(page) -> dict[str, str]:
+    return page.eval_on_selector_all(
+        "form input[name], form select[name]",
+        "els => Object.fromEntries(els.map(e => [e.name, e.value]))",
+    )
+
+
+def start_from_the_form(page, setup: str) -> None:
+    """Fill in Locust's own form (the first one, or the "New" dialog after a run) and start."""
+    if not page.is_visible("form input[name=userCount]"):
+        page.get_by_role("button", name="New").click()
+        page.wait_for_selector("form input[name=userCount]")
+    if not page.is_visible("form input[name=ioMs]"):
+        page.get_by_text("Custom parameters").click()
+    page.fill("form input[name=userCount]", str(USERS))
+    page.fill("form input[name=spawnRate]", str(USERS))
+    page.fill("form input[name=ioMs]", str(IO_MS))
+    page.select_option("form select[name=setup]", setup)
+    io_bound = page.eval_on_selector(
+        "form select[name=scenario]",
+        "s => [...s.options].map(o => o.value).find(v => v.startsWith('IoBound:'))",
+    )
+    page.select_option("form select[name=scenario]", io_bound)
+    page.click("form button[type=submit]")
+
+
+def read_the_tab(page, setup: str) -> dict[str, str]:
+    """The "Who served" row of ``setup`` as the tab shows it, {column title: cell text}, once
+    it counts ANSWERS answers (the UI refreshes it every two seconds while a test runs)."""
+    page.get_by_role("tab", name="Who served").click()
+
+    def row() -> dict[str, str] | None:
+        titles = page.eval_on_selector_all("table thead th", "ths => ths.map(th => th.innerText)")
+        rows = page.eval_on_selector_all(
+            "table tbody tr", "trs => trs.map(tr => [...tr.cells].map(td => td.innerText))"
+        )
+        for cells in rows:
+            shown = dict(zip(titles, cells, strict=True))
+            if (shown.get("Setup"), shown.get("Scenario")) == (setup, "IoBound"):
+                return shown if int(shown["Answers"]) >= ANSWERS else None
+        return None
+
+    return wait_until(row, timeout=30, what=f"the tab to show {ANSWERS} answers from {setup}")
+
+
+def run_and_read(
+    page, compose_stack, setup: str, screenshot: Path | None = None
+) -> tuple[dict, dict[str, str]]:
+    """Start IoBound on ``setup`` from the form, read the tab while it runs, stop it; the
+    figures of the JSON route after the stop (the tab's were read before: never more)."""
+    start_from_the_form(page, setup)
+    ui = compose_stack.locust_url
+
+    def figures(least: int):
+        # The JSON route answers while the test runs: polled here until the answers arrive.
+        rows = requests.get(f"{ui}/who-served", timeout=5).json()["rows"]
+        return next(
+            r
+            for r in rows
+            if (r["setup"], r["scenario"]) == (setup, "IoBound") and r["requests"] >= least
+        )
+
+    wait_until(lambda: figures(ANSWERS), timeout=90, what=f"{ANSWERS} answers from {setup}")
+    shown = read_the_tab(page, setup)
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot), full_page=True)
+    page.get_by_role("button", name="Stop").click()
+    wait_for_locust_to_stop(ui)
+    return figures(ANSWERS), shown
+
+
+def test_the_form_starts_right_one_scenario_on_gevent(compose_stack, browser):
+    """What `docker compose up` opens: a master that has not run a test yet (restarted here,
+    since earlier tests ran some)."""
+    compose_stack.compose("restart", "locust-master", "locust-worker")
+    wait_until(
+        lambda: requests.get(f"{compose_stack.locust_url}/stats/requests", timeout=5).json()[
+            "workers"
+        ],
+        timeout=90,
+        what="the restarted Locust master and its workers",
+    )
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    locust_page = context.new_page()
+    problems: list[str] = []
+    locust_page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    locust_page.goto(compose_stack.locust_url + "/")
+    locust_page.wait_for_selector("form input[name=userCount]")
+    values = form_values(locust_page)
+    assert (values["userCount"], values["spawnRate"], values["setup"]) == ("50", "10", "gevent")
+    assert values["scenario"].startswith("IoBound:")
+    # One user class to tick (loadtest/webui.py), not every scenario at once.
+    assert locust_page.locator("text=Scenario").count() >= 1
+    options = locust_page.eval_on_selector(
+        "form select[name=scenario]", "s => [...s.options].map(o => o.value)"
+    )
+    assert any(o.startswith("Ceiling:") and "measures Locust itself" in o for o in options)
+    assert problems == []
+    context.close()
+
+
+@pytest.mark.parametrize("locust_workers", [1, 2])
+def test_the_who_served_tab_shows_each_setups_model(
+    locust_page, compose_stack, locust_workers, screenshots, figures
+):
+    config = boot_configs(compose_stack.compose("logs", "--no-color", *APP_SERVICES))
+    scale_workers(compose_stack, locust_workers)
+    locust_page.reload()
+    sync, sync_tab = run_and_read(locust_page, compose_stack, "sync")
+    # The README's picture of the tab (docs/screenshots/locust-who-served.png is a copy).
+    picture = screenshots / "locust-who-served.png" if locust_workers == 1 else None
+    gevent, gevent_tab = run_and_read(locust_page, compose_stack, "gevent", picture)
+
+    # sync: a request holds its worker process; no more in flight than processes.
+    workers = config["sync"]["workers"]
+    assert sync["processes"] == workers and sync["max_in_flight"] <= workers
+    # gevent: one greenlet per request, all 20 users' requests inside at once.
+    assert gevent["max_in_flight"] >= 15 and gevent["greenlets"] >= 15
+    assert gevent["threads"] == gevent["processes"] == config["gevent"]["workers"]
+    # The tab shows the same figures as its JSON route, with the reading on top.
+    for seen, shown in ((sync, sync_tab), (gevent, gevent_tab)):
+        assert 0 < int(shown["Processes"]) <= seen["processes"]
+        assert 0 < int(shown["OS threads"]) <= seen["threads"]
+        assert 0 < int(shown["Max in flight (server clocks)"]) <= seen["max_in_flight"]
+        first_title = next(iter(shown))
+        assert first_title.startswith("What it shows")
+        assert " in flight → " in shown[first_title]
+    assert locust_page.problems == []
+    figures(
+        f"e2e.locust_ui.{locust_workers}_workers",
+        io_ms=IO_MS,
+        users=USERS,
+        rows={
+            setup: {
+                k: seen[k]
+                for k in (
+                    "reading",
+                    "processes",
+                    "threads",
+                    "greenlets",
+                    "max_in_flight",
+                    "requests",
+                )
+            }
+            for setup, seen in (("sync", sync), ("gevent", gevent))
+        },
+    )
