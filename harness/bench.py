@@ -343,7 +343,17 @@ def measure(args) -> dict[str, Any]:
     logs = args.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     samples: dict[tuple[str, str, int], list[dict]] = {}
-    locust_samples: dict[str, list[dict]] = {"ceiling": [], "hello_gthread": []}
+    locust_samples: dict[str, list[dict]] = {
+        key: []
+        for key in (
+            "ceiling",
+            "hello_gthread",
+            "ceiling_worker",
+            "ceiling_worker_off",
+            "hello_worker",
+            "hello_worker_off",
+        )
+    }
     users = max(args.connections)
     with ExitStack() as stack:
         every, idle = contenders(stack, logs, docker=args.docker, idle_seconds=args.idle_seconds)
@@ -391,6 +401,33 @@ def measure(args) -> dict[str, Any]:
                         setup="gthread",
                     )
                 )
+                # One worker behind a master (compose's topology), with and without the
+                # Who served accounting (loadtest/who_served.py), back to back.
+                for on in (True, False):
+                    suffix = "" if on else "_off"
+                    locust_samples[f"ceiling_worker{suffix}"].append(
+                        locust_ceiling(
+                            host=nginx_load_url,
+                            seconds=args.seconds,
+                            out_dir=args.out / "locust",
+                            users=users,
+                            worker=True,
+                            who_served=on,
+                        )
+                    )
+                    locust_samples[f"hello_worker{suffix}"].append(
+                        locust_rate(
+                            host=nginx_load_url,
+                            user_class="Hello",
+                            request_name="/api/whoami",
+                            users=users,
+                            seconds=args.seconds,
+                            out_dir=args.out / "locust",
+                            setup="gevent",
+                            worker=True,
+                            who_served=on,
+                        )
+                    )
         paired = measure_pairs(found, samples, users, args) if "hello" in args.workloads else {}
     rows = []
     by_name = {c.name: c for c in found}
@@ -557,6 +594,10 @@ def markdown(result: dict, meta: dict) -> str:
         names = {
             "ceiling": "Ceiling: nginx's own /healthz",
             "hello_gthread": "Hello: nginx→gthread /api/whoami",
+            "ceiling_worker": "Ceiling, one worker, Who served on",
+            "ceiling_worker_off": "Ceiling, one worker, Who served off",
+            "hello_worker": "Hello: nginx→gevent, one worker, Who served on",
+            "hello_worker_off": "Hello: nginx→gevent, one worker, Who served off",
         }
         for key, run in result["locust"].items():
             lines.append(

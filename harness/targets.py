@@ -277,6 +277,35 @@ def locust_is_not_the_bottleneck(runs: Runs) -> Check:
     )
 
 
+# What reading the app's answers for the "Who served" tab may cost one Locust worker.
+WHO_SERVED_COST_CAP = 0.10
+
+
+def who_served_costs_locust_little(runs: Runs) -> Check:
+    """One Locust worker's ceiling with the Who served accounting (loadtest/who_served.py) >=
+    90 % of it without, in one run; and, for information, the same on an app answer, where
+    every answer is read."""
+    target = (
+        "the Who served tab's accounting: one Locust worker's ceiling with it >= "
+        f"{1 - WHO_SERVED_COST_CAP:.0%} of it without"
+    )
+    with_it, without = runs.locust.get("ceiling_worker"), runs.locust.get("ceiling_worker_off")
+    if not (with_it and without):
+        return Check(target, "missing data: no Locust worker runs (--no-locust?)", False)
+    ratio = with_it["rps"] / max(without["rps"], 0.1)
+    measured = (
+        f"{ratio:.0%}: {with_it['rps']:g} vs {without['rps']:g} req/s (Ceiling, one worker "
+        f"behind a master, {with_it['users']} users)"
+    )
+    hello, hello_off = runs.locust.get("hello_worker"), runs.locust.get("hello_worker_off")
+    if hello and hello_off:
+        measured += (
+            f"; on nginx→gevent hello, every answer read: {hello['rps']:g} vs "
+            f"{hello_off['rps']:g} req/s = {hello['rps'] / max(hello_off['rps'], 0.1):.0%}"
+        )
+    return Check(target, measured, ratio >= 1 - WHO_SERVED_COST_CAP)
+
+
 def gevent_tail_next_to_gthreads(runs: Runs) -> Check:
     """Information: gevent's hello tail next to gthread's (a 3x bar judged nothing: gevent's
     is the shorter one)."""
@@ -464,6 +493,7 @@ def _every_target(runs: Runs) -> Iterator[Check]:
         for contender in (setup, f"nginx→{setup}"):
             yield hello_tail(runs, contender)
     yield locust_is_not_the_bottleneck(runs)
+    yield who_served_costs_locust_little(runs)
     yield idle_cost(runs)
     yield gevent_tail_next_to_gthreads(runs)
     for workload in AGAINST_UWSGI_AS_SHIPPED:

@@ -42,6 +42,7 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         "hello: the best setup",
         "hello tail",
         "Locust",
+        "Who served",
         "gevent p99 next to gthread's",
         "CPU-bound tail",
         "observability tax",

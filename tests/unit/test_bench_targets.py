@@ -206,3 +206,20 @@ def test_gthreads_cpu_bound_tail_is_judged_against_syncs():
     assert not check.met and "= 1.60x" in check.measured
     rows[1]["p99_ms"] = 1400
     assert by_target(targets.checks(rows, {}, cpus=2), "CPU-bound tail").met
+
+
+def test_the_who_served_accounting_is_judged_on_one_workers_ceiling():
+    def run(rps):
+        return {"rps": rps, "users": 200, "locust_cpu_share": 0.97}
+
+    locust = {"ceiling_worker": run(2000), "ceiling_worker_off": run(2150)}  # 93 %: met
+    check = by_target(targets.checks([], locust, cpus=2), "Who served")
+    assert check.met and check.measured.startswith("93%: 2000 vs 2150 req/s")
+    locust["ceiling_worker"] = run(1900)  # 88 %: missed
+    assert not by_target(targets.checks([], locust, cpus=2), "Who served").met
+    locust.update(hello_worker=run(1500), hello_worker_off=run(1600))
+    assert "every answer read: 1500 vs 1600 req/s = 94%" in (
+        by_target(targets.checks([], locust, cpus=2), "Who served").measured
+    )
+    missing = by_target(targets.checks([], {}, cpus=2), "Who served")
+    assert not missing.met and missing.measured.startswith("missing data")
