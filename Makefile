@@ -60,7 +60,7 @@ lint: $(VENV)/installed  ## ruff, mypy (app), shellcheck
 report: $(VENV)/installed  ## the load-test report (~8 min) into artifacts/report/
 	$(PYTHON) -m harness.report
 
-bench: $(VENV)/installed  ## the benchmark (~60 min; --short for a smoke run) into artifacts/bench/
+bench: $(VENV)/installed  ## the benchmark (~75 min; --short for a smoke run) into artifacts/bench/
 	$(PYTHON) -m harness.bench
 
 figures: $(VENV)/installed  ## adopt the last test run's figures, rewrite the docs' measured figures

@@ -1,7 +1,7 @@
 """The benchmark: each setup against its theoretical bound and against what a user might run
 instead, side by side in one run on one machine. Not a test: it asserts nothing about speed.
 
-    python -m harness.bench                 # full: 10 s runs, 3 interleaved rounds (~60 min)
+    python -m harness.bench                 # full: 10 s runs, 3 interleaved rounds (~75 min)
     python -m harness.bench --short         # smoke: 1 s runs, 1 round (CI runs this)
 
 Starts every contender natively on free loopback ports: Gunicorn sync / gthread / gevent

@@ -212,6 +212,8 @@ class Tally:
     process, isolation counts and the most in flight cover the whole run."""
 
     WINDOW = 10_000
+    # 4 setups (with "direct") x 6 scenarios is 24: more groups than this are not a real run.
+    MAX_GROUPS = 64
 
     def __init__(self, window: int = WINDOW) -> None:
         self.window = window
@@ -223,6 +225,9 @@ class Tally:
         if not isinstance(rows, (list, tuple)):
             raise ValueError(f"a batch must be a list of rows, got {type(rows).__name__}")
         checked = [_checked_row(row) for row in rows]
+        new_keys = {key for key, _ in checked} - self.groups.keys()
+        if len(self.groups) + len(new_keys) > self.MAX_GROUPS:
+            raise ValueError(f"more than {self.MAX_GROUPS} setup/scenario groups")
         for key, body in checked:
             group = self.groups.get(key)
             if group is None or key in self.stale:

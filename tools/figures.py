@@ -259,6 +259,36 @@ def block_measuring_bench(src: Sources, doc: str) -> str:
     )
 
 
+def block_measuring_per_request(src: Sources, doc: str) -> str:
+    """The per-request cost targets (observability, bare Flask, Docker), per setup."""
+
+    def ratios(start: str) -> str:
+        found = []
+        for setup in SETUPS:
+            check = _check(src, f"{start}, {setup}:")
+            ratio = re.match(r"\d+%", check["measured"])
+            assert ratio, check["measured"]
+            found.append(f"{setup} {ratio.group(0)}{'' if check['met'] else ' (missed)'}")
+        return ", ".join(found)
+
+    return (
+        "- **What the app's own additions cost**, each setup's shipped app against the same "
+        "config serving it with observability off (target ≥ 90 %): "
+        f"{ratios('observability tax')}; against a bare Flask app (target ≥ 85 %): "
+        f"{ratios('per-request cost')}. "
+        + (
+            "Both are medians of the ratios of rounds run back to back (the order rotating), "
+            "since this machine's run-to-run spread is as large as these effects; each "
+            "round's figures are in the benchmark's table. "
+            if src.bench.get("paired")
+            else "Both are ratios of medians of interleaved rounds. "
+        )
+        + "**What Docker costs**, the "
+        "compose stack's nginx against the same setup natively through nginx (target ≥ 75 %): "
+        f"{ratios('Docker tax')} ({link(BENCH, doc)})."
+    )
+
+
 def block_measuring_locust(src: Sources, doc: str) -> str:
     ceiling = src.bench["locust"]["ceiling"]
     return (
@@ -469,6 +499,7 @@ BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "measuring-report": block_measuring_report,
     "measuring-bench": block_measuring_bench,
     "measuring-locust": block_measuring_locust,
+    "measuring-per-request": block_measuring_per_request,
     "reliability-faults": block_reliability_faults,
     "reliability-hostile": block_reliability_hostile,
     "decision-guide": block_decision_guide,

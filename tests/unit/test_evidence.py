@@ -200,6 +200,15 @@ def test_a_malformed_batch_is_refused_whole_and_the_tally_is_unchanged():
         else:
             raise AssertionError(f"accepted {bad!r}")
     assert tally.figures() == []
+    # Nor can a batch make the tally grow without bound through made-up groups.
+    too_many = [row(f"setup{n}", 1, 1, None, 0, 1) for n in range(evidence.Tally.MAX_GROUPS + 1)]
+    try:
+        tally.add_rows(too_many)
+    except ValueError as refused:
+        assert "groups" in str(refused)
+    else:
+        raise AssertionError("a batch of too many groups was accepted")
+    assert tally.figures() == []
 
 
 def test_a_new_run_starts_its_own_groups_afresh_and_keeps_the_others():
