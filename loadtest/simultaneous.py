@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from loadtest.evidence import SETUPS, simultaneous_get, summarize
+from loadtest.evidence import SETUPS, reading, simultaneous_get, summarize
 
 COLUMNS = ("requests", "max_in_flight", "processes", "threads", "greenlets", "wall_seconds")
 
@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default="/api/io?ms=300")
     args = parser.parse_args(argv)
     print(f"{args.count} simultaneous GET {args.path} per setup, at {args.base_url}\n")
-    print(markdown_table(measure(args.base_url, args.path, args.count)))
+    results = measure(args.base_url, args.path, args.count)
+    print(markdown_table(results))
+    # Read the way Locust's "Who served" tab and the report read them (loadtest/evidence.py).
+    print("\n" + "\n".join(f"{setup}: {reading(row)}" for setup, row in results.items()))
     return 0
 
 

@@ -234,6 +234,8 @@ def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compo
     assert int(rows["gevent"][5]) == count
     assert gevent_in_flight > gthread_slots
     assert all(int(row[1]) == count for row in rows.values())
+    # ...and read as the Locust UI's Who served tab reads them (loadtest/evidence.py).
+    assert f"gevent: {gevent_in_flight} requests in flight → " in out
     figures(
         "e2e.simultaneous",
         requests=count,
