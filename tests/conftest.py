@@ -8,7 +8,8 @@
   integration/  real nginx + the three real Gunicorn setups on loopback (no Docker)
   protections/  integration tests rerun with one protection switched off: they must fail
   browser/      the page, in a real headless Chromium, against the native stack
-  e2e/          the real compose stack, built and started with Docker Compose
+  e2e/          the real compose stack, built and started with Docker Compose (Locust's
+                web UI in the same Chromium)
 
 A tier whose tool is missing (nginx, Docker) fails; it never skips (tests/no_skips.py).
 """
