@@ -402,8 +402,9 @@ def measure(args) -> dict[str, Any]:
                     )
                 )
                 # One worker behind a master (compose's topology), with and without the
-                # Who served accounting (loadtest/who_served.py), back to back.
-                for on in (True, False):
+                # Who served accounting (loadtest/who_served.py), back to back, the order
+                # swapped every round.
+                for on in (True, False)[:: 1 if round_no % 2 == 0 else -1]:
                     suffix = "" if on else "_off"
                     locust_samples[f"ceiling_worker{suffix}"].append(
                         locust_ceiling(
