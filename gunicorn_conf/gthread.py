@@ -19,8 +19,8 @@ workers = env_int("WEB_CONCURRENCY", CPUS)
 # requests throughput and tail (measured in docs/bench/bench.md). CPU-bound requests are
 # the trade: the busy threads take turns on one GIL, each advancing a share of the time, and
 # the OS picks who runs next, so their tail stretches well past sync's (the benchmark's
-# "CPU-bound tail" line). For a CPU-heavy app choose sync (deploy/README.md). A database pool per process needs as many
-# connections as this.
+# "CPU-bound tail" line). For a CPU-heavy app choose sync (deploy/README.md). A database
+# pool per process needs as many connections as this.
 threads = env_int("GUNICORN_THREADS", 32)
 # Open connections per process, idle keep-alive ones included (nginx's pool among them).
 worker_connections = 1000
