@@ -64,6 +64,8 @@ def form_values(page) -> dict[str, str]:
 
 def start_from_the_form(page, setup: str) -> None:
     """Fill in Locust's own form (the first one, or the "New" dialog after a run) and start."""
+    # Whichever the page shows once rendered: the form (no run yet) or the "New" button.
+    page.wait_for_selector("form input[name=userCount], button:has-text('New')")
     if not page.is_visible("form input[name=userCount]"):
         page.get_by_role("button", name="New").click()
         page.wait_for_selector("form input[name=userCount]")
