@@ -104,7 +104,7 @@ def locust(tmp_path, host, workers=(), local=False):
         yield ui, log
 
 
-def run_io_bound(ui, host, seconds_of_answers=60):
+def run_io_bound(ui, host, seconds_of_answers=160):
     started = requests.post(
         ui + "/swarm",
         data={
