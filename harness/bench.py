@@ -382,52 +382,27 @@ def measure(args) -> dict[str, Any]:
                 # One Locust process (FastHttpUser, as in the project's load tests): what it
                 # drives against nginx's own answer (its ceiling) and against a real setup.
                 print(f"  round {round_no + 1} locust {users} users", flush=True)
-                locust_samples["ceiling"].append(
-                    locust_ceiling(
-                        host=nginx_load_url,
-                        seconds=args.seconds,
-                        out_dir=args.out / "locust",
-                        users=users,
-                    )
+                run = {
+                    "host": nginx_load_url,
+                    "seconds": args.seconds,
+                    "out_dir": args.out / "locust",
+                    "users": users,
+                }
+                hello = functools.partial(
+                    locust_rate, user_class="Hello", request_name="/api/whoami", **run
                 )
-                locust_samples["hello_gthread"].append(
-                    locust_rate(
-                        host=nginx_load_url,
-                        user_class="Hello",
-                        request_name="/api/whoami",
-                        users=users,
-                        seconds=args.seconds,
-                        out_dir=args.out / "locust",
-                        setup="gthread",
-                    )
-                )
+                locust_samples["ceiling"].append(locust_ceiling(**run))
+                locust_samples["hello_gthread"].append(hello(setup="gthread"))
                 # One worker behind a master (compose's topology), with and without the
                 # Who served accounting (loadtest/who_served.py), back to back, the order
                 # swapped every round.
                 for on in (True, False)[:: 1 if round_no % 2 == 0 else -1]:
                     suffix = "" if on else "_off"
                     locust_samples[f"ceiling_worker{suffix}"].append(
-                        locust_ceiling(
-                            host=nginx_load_url,
-                            seconds=args.seconds,
-                            out_dir=args.out / "locust",
-                            users=users,
-                            worker=True,
-                            who_served=on,
-                        )
+                        locust_ceiling(**run, worker=True, who_served=on)
                     )
                     locust_samples[f"hello_worker{suffix}"].append(
-                        locust_rate(
-                            host=nginx_load_url,
-                            user_class="Hello",
-                            request_name="/api/whoami",
-                            users=users,
-                            seconds=args.seconds,
-                            out_dir=args.out / "locust",
-                            setup="gevent",
-                            worker=True,
-                            who_served=on,
-                        )
+                        hello(setup="gevent", worker=True, who_served=on)
                     )
         paired = measure_pairs(found, samples, users, args) if "hello" in args.workloads else {}
     rows = []

@@ -104,7 +104,7 @@ def locust(tmp_path, host, workers=(), local=False):
         yield ui, log
 
 
-def run_io_bound(ui, host, seconds_of_answers=160):
+def run_io_bound(ui, host, answers=160):
     started = requests.post(
         ui + "/swarm",
         data={
@@ -124,7 +124,7 @@ def run_io_bound(ui, host, seconds_of_answers=160):
         lambda: [
             r
             for r in requests.get(ui + "/who-served", timeout=5).json()["rows"]
-            if r["requests"] >= seconds_of_answers
+            if r["requests"] >= answers
         ],
         timeout=60,
         what="the who-served figures to fill",
@@ -158,7 +158,7 @@ def test_two_workers_merge_to_the_figures_one_process_sees(gevent_server, tmp_pa
 def test_a_malformed_batch_is_logged_and_ignored_and_the_master_carries_on(gevent_server, tmp_path):
     host = gevent_server.base_url
     with locust(tmp_path, host, workers=["", MALFORMED]) as (ui, log):
-        (merged,) = run_io_bound(ui, host, seconds_of_answers=30)
+        (merged,) = run_io_bound(ui, host, answers=30)
         state = requests.get(ui + "/who-served", timeout=5).json()
         assert state["malformed_batches"] >= 1
         assert "who-served: ignored a malformed batch" in log.read_text()
