@@ -177,7 +177,10 @@ def test_the_who_served_tab_shows_each_setups_model(
     assert sync["processes"] == workers and sync["max_in_flight"] <= workers
     # gevent: one greenlet per request, all 20 users' requests inside at once.
     assert gevent["max_in_flight"] >= 15 and gevent["greenlets"] >= 15
-    assert gevent["threads"] == gevent["processes"] == config["gevent"]["workers"]
+    # One OS thread in each process that served. Not necessarily every worker: which worker
+    # accepts each of nginx's keep-alive connections is a race, and one gevent worker can win
+    # them all (a CI run saw 1 of 2 serve every request).
+    assert gevent["threads"] == gevent["processes"] <= config["gevent"]["workers"]
     # The tab shows the same figures as its JSON route, with the reading on top.
     for seen, shown in ((sync, sync_tab), (gevent, gevent_tab)):
         assert 0 < int(shown["Processes"]) <= seen["processes"]

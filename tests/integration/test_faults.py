@@ -209,12 +209,18 @@ def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack,
             what="the master to replace the dead worker",
         )
         client.keep_going(100)
-    # nginx's access log is flushed every second: poll until the retries show.
-    retries = wait_until(
-        lambda: retried(nginx_access_entries(fault_stack.log()[log_before:]), setup),
-        timeout=5,
-        what="nginx's log of the retried requests",
-    )
+    # Each nginx worker process buffers its own access log and flushes it every second, so
+    # the retries show up in parts: poll until all of them have (or the deadline passes).
+    def retries_logged() -> list[dict]:
+        return retried(nginx_access_entries(fault_stack.log()[log_before:]), setup)
+
+    with contextlib.suppress(AssertionError):
+        wait_until(
+            lambda: len(retries_logged()) >= in_flight,
+            timeout=10,
+            what="nginx's log of the retried requests",
+        )
+    retries = retries_logged()
     print(
         f"\n{setup} SIGKILL of worker {victim} with {in_flight} request(s) in flight: "
         f"{client.total} requests, {client.failed} failed ({dict(client.counts)}); nginx "
