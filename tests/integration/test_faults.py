@@ -209,6 +209,7 @@ def test_a_killed_worker_is_replaced_and_nginx_retries_its_requests(fault_stack,
             what="the master to replace the dead worker",
         )
         client.keep_going(100)
+
     # Each nginx worker process buffers its own access log and flushes it every second, so
     # the retries show up in parts: poll until all of them have (or the deadline passes).
     def retries_logged() -> list[dict]:
