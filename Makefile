@@ -76,7 +76,7 @@ venv: $(VENV)/installed
 
 # The test environment: a virtualenv with every pinned dependency, rebuilt when a
 # requirements file changes.
-$(VENV)/installed: requirements-dev.txt app/requirements.txt loadtest/requirements.txt harness/requirements.txt
+$(VENV)/installed: requirements-dev.txt gunicorn_conf/requirements.txt app/requirements.txt examples/notes/requirements.txt loadtest/requirements.txt harness/requirements.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

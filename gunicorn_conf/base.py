@@ -7,10 +7,10 @@ nginx, which buffers slow clients and keeps connections to Gunicorn alive
 (nginx/snippets/upstream/keepalive.conf). Measured effects of these values are in
 docs/bench/bench.md; the comments below give the rule, not the figures.
 
-Environment overrides (all optional): GUNICORN_BIND, GUNICORN_TIMEOUT, GUNICORN_KEEPALIVE,
-WEB_CONCURRENCY (workers), GUNICORN_THREADS (gthread), GUNICORN_WORKER_CONNECTIONS (gevent),
-GUNICORN_MAX_REQUESTS, GUNICORN_LOG_LEVEL, GUNICORN_ACCESS_LOG, FORWARDED_ALLOW_IPS,
-PROMETHEUS_MULTIPROC_DIR.
+Environment overrides (all optional): WSGI_APP (the app to serve), GUNICORN_BIND,
+GUNICORN_TIMEOUT, GUNICORN_KEEPALIVE, WEB_CONCURRENCY (workers), GUNICORN_THREADS (gthread),
+GUNICORN_WORKER_CONNECTIONS (gevent), GUNICORN_MAX_REQUESTS, GUNICORN_LOG_LEVEL,
+GUNICORN_ACCESS_LOG, FORWARDED_ALLOW_IPS, PROMETHEUS_MULTIPROC_DIR.
 
 This module must not import the app (or Flask): it runs in the master process, and for the
 gevent setup nothing that opens locks or ssl may load before the worker monkey-patches.
@@ -38,7 +38,12 @@ def env_int(name, default):
 CPUS = usable_cpus()
 
 # --- The WSGI app ------------------------------------------------------------------------
-wsgi_app = "app:create_app()"
+# What to serve, in Gunicorn's own syntax: "module:variable" or "module:factory()". The one
+# knob for serving your own app three ways (docs/your-app.md): WSGI_APP=yourpkg:create_app()
+# natively, in compose, systemd, Kubernetes and Swarm. The module path is relative to the
+# repository's root (the container's /srv), e.g. examples.notes:create_app(). Default: the
+# demo app of this repository.
+wsgi_app = os.environ.get("WSGI_APP", "").strip() or "app:create_app()"
 
 # --- Server socket -----------------------------------------------------------------------
 # 0.0.0.0 inside a container: only the compose network can reach it (the port is never

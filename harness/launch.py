@@ -179,9 +179,11 @@ def native_stack(
     env: dict[str, str] | None = None,
     tls_cert_dir: Path | None = None,
     nginx_source: Path | None = None,
+    ready_path: str = "/readyz",
 ) -> Iterator[Running]:
     """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py).
-    ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT);
+    ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT, or
+    WSGI_APP with ``ready_path`` for another app than the demo);
     ``tls_cert_dir`` serves HTTPS as docker-compose.tls.yml does; ``nginx_source`` renders
     another nginx folder than nginx/ (tests switch a protection off in a copy)."""
     http_port, load_port, https_port, *app_ports = free_ports(3 + len(SETUPS))
@@ -206,7 +208,7 @@ def native_stack(
     def ready(running: Running) -> bool:
         return (
             http_status(f"{running.base_url}/healthz") == 200
-            and all(http_status(running.load(s, "/readyz")) == 200 for s in SETUPS)
+            and all(http_status(running.load(s, ready_path)) == 200 for s in SETUPS)
             and set(running.configs()) == set(SETUPS)
         )
 

@@ -6,121 +6,15 @@ Base images come from PYTHON_IMAGE / NGINX_IMAGE (CI points them at local stand-
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-
-from harness.launch import free_ports
-
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT = "flask-three-ways-e2e"
-
-
-@dataclass
-class ComposeStack:
-    env: dict[str, str]
-    http_port: int
-    locust_port: int
-    up_seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def locust_url(self) -> str:
-        return f"http://127.0.0.1:{self.locust_port}"
-
-    def url(self, setup: str, path: str) -> str:
-        return f"{self.base_url}/{setup}{path}"
-
-    def compose(
-        self,
-        *args: str,
-        check: bool = True,
-        timeout: float = 600,
-        env: dict[str, str] | None = None,
-    ) -> str:
-        result = subprocess.run(
-            ["docker", "compose", "-p", PROJECT, *args],
-            cwd=ROOT,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-            )
-        return result.stdout
-
-    def services(self) -> list[dict[str, Any]]:
-        out = self.compose("ps", "--all", "--format", "json")
-        # Compose prints one JSON object per line (or, in older versions, one array).
-        text = out.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-    def config(self) -> dict[str, Any]:
-        return json.loads(self.compose("config", "--format", "json"))
-
-
-def _require_docker() -> None:
-    if shutil.which("docker") is None:
-        pytest.fail("docker is not installed: the e2e tier needs Docker and Compose")
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.fail(f"docker compose is not available: {probe.stderr.strip()}")
-    info = subprocess.run(["docker", "info"], capture_output=True, text=True)
-    if info.returncode != 0:
-        pytest.fail(f"the Docker engine is not running: {info.stderr.strip()[:500]}")
+from compose_stack import PROJECT, ComposeStack, compose_up
 
 
 @pytest.fixture(scope="session")
-def compose_stack() -> ComposeStack:
-    _require_docker()
-    http_port, locust_port = free_ports(2)
-    env = dict(
-        os.environ,
-        HTTP_PORT=str(http_port),
-        LOCUST_WEB_PORT=str(locust_port),
-        # A subnet of its own, so it cannot clash with a user's stack that is up.
-        APP_SUBNET=os.environ.get("E2E_APP_SUBNET", "172.31.241.0/24"),
-    )
-    stack = ComposeStack(env, int(env["HTTP_PORT"]), int(env["LOCUST_WEB_PORT"]))
-    stack.compose("down", "--volumes", "--remove-orphans", check=False)
-    try:
-        stack.compose("build")
-        started = time.monotonic()
-        stack.compose("up", "--detach", "--wait", "--wait-timeout", "180")
-        stack.up_seconds = time.monotonic() - started
+def compose_stack() -> Iterator[ComposeStack]:
+    # A subnet of its own, so it cannot clash with a user's stack that is up.
+    with compose_up(PROJECT, os.environ.get("E2E_APP_SUBNET", "172.31.241.0/24")) as stack:
         yield stack
-    except AssertionError:
-        print(stack.compose("logs", "--no-color", "--tail", "80", check=False))
-        raise
-    finally:
-        stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "45", check=False)
-        _assert_nothing_left_behind()
-
-
-def _assert_nothing_left_behind() -> None:
-    """`docker compose down` removes every container and network the stack created."""
-    label = f"label=com.docker.compose.project={PROJECT}"
-    for kind in ("ps --all", "network ls"):
-        left = subprocess.run(
-            ["docker", *kind.split(), "--quiet", "--filter", label],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        assert not left, f"docker compose down left {kind.split()[0]} objects: {left}"

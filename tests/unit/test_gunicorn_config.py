@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def resolved(setup: str, **env: str) -> dict[str, str]:
     """Every setting as Gunicorn resolves it from the config file and the environment."""
     environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "WEB_CONCURRENCY"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GUNICORN_", "WEB_CONCURRENCY", "WSGI_APP"))
     }
     environ.update(env)
     out = subprocess.run(
@@ -66,6 +68,15 @@ def test_shared_settings_come_from_base_for_every_setup(setup):
     assert config["accesslog"] == "None"  # nginx's access line is the one per request
     assert "JsonAccessLogger" in config["logger_class"]
     assert int(config["max_requests_jitter"]) > 0
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_one_knob_names_the_app_every_setup_serves(setup):
+    assert resolved(setup)["wsgi_app"] == "app:create_app()"  # the demo, by default
+    assert resolved(setup, WSGI_APP=" ")["wsgi_app"] == "app:create_app()"  # compose's unset
+    notes = resolved(setup, WSGI_APP="examples.notes:create_app()")
+    assert notes["wsgi_app"] == "examples.notes:create_app()"
+    assert notes["worker_class"] == setup  # and nothing else moves
 
 
 def test_gunicorns_json_access_log_can_be_switched_on():

@@ -1,0 +1,130 @@
+"""A compose project driven by the tests: `docker compose -p PROJECT ...` with its own ports and
+environment (tests/e2e/conftest.py's session stack, and the your-app e2e test's own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.launch import free_ports
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "flask-three-ways-e2e"  # the session stack of tests/e2e/conftest.py
+
+
+@dataclass
+class ComposeStack:
+    env: dict[str, str]
+    http_port: int
+    locust_port: int
+    up_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    project: str = PROJECT
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def locust_url(self) -> str:
+        return f"http://127.0.0.1:{self.locust_port}"
+
+    def url(self, setup: str, path: str) -> str:
+        return f"{self.base_url}/{setup}{path}"
+
+    def compose(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
+    ) -> str:
+        result = subprocess.run(
+            ["docker", "compose", "-p", self.project, *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
+        return result.stdout
+
+    def services(self) -> list[dict[str, Any]]:
+        out = self.compose("ps", "--all", "--format", "json")
+        # Compose prints one JSON object per line (or, in older versions, one array).
+        text = out.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def config(self) -> dict[str, Any]:
+        return json.loads(self.compose("config", "--format", "json"))
+
+
+def require_docker() -> None:
+    if shutil.which("docker") is None:
+        pytest.fail("docker is not installed: the e2e tier needs Docker and Compose")
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(f"docker compose is not available: {probe.stderr.strip()}")
+    info = subprocess.run(["docker", "info"], capture_output=True, text=True)
+    if info.returncode != 0:
+        pytest.fail(f"the Docker engine is not running: {info.stderr.strip()[:500]}")
+
+
+def assert_nothing_left_behind(project: str = PROJECT) -> None:
+    """`docker compose down` removes every container and network the stack created."""
+    label = f"label=com.docker.compose.project={project}"
+    for kind in ("ps --all", "network ls"):
+        left = subprocess.run(
+            ["docker", *kind.split(), "--quiet", "--filter", label],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert not left, f"docker compose down left {kind.split()[0]} objects: {left}"
+
+
+@contextmanager
+def compose_up(
+    project: str, subnet: str, *services: str, env: dict[str, str] | None = None
+) -> Iterator[ComposeStack]:
+    """Build and start ``services`` (all when none) as compose project ``project`` on free
+    ports and its own app ``subnet``; on the way out, `down` and check nothing is left."""
+    require_docker()
+    http_port, locust_port = free_ports(2)
+    environ = dict(
+        os.environ,
+        **(env or {}),
+        HTTP_PORT=str(http_port),
+        LOCUST_WEB_PORT=str(locust_port),
+        APP_SUBNET=subnet,
+    )
+    stack = ComposeStack(environ, http_port, locust_port, project=project)
+    stack.compose("down", "--volumes", "--remove-orphans", check=False)
+    try:
+        stack.compose("build", "--with-dependencies", *services)
+        started = time.monotonic()
+        stack.compose("up", "--detach", "--wait", "--wait-timeout", "180", *services)
+        stack.up_seconds = time.monotonic() - started
+        yield stack
+    except AssertionError:
+        print(stack.compose("logs", "--no-color", "--tail", "80", check=False))
+        raise
+    finally:
+        stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "45", check=False)
+        assert_nothing_left_behind(project)
