@@ -12,7 +12,7 @@ TEST_IMAGE    := flask-three-ways/test-runner:local
 DOCKER_SOCKET ?= /var/run/docker.sock
 ARGS          ?=
 
-.PHONY: help up up-tls dev down logs test test-native lint report bench figures native certs venv
+.PHONY: help up up-tls dev down logs test test-native lint report bench compare figures native certs venv
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,6 +62,11 @@ report: $(VENV)/installed  ## the load-test report (~8 min) into artifacts/repor
 
 bench: $(VENV)/installed  ## the benchmark (~75 min; --short for a smoke run) into artifacts/bench/
 	$(PYTHON) -m harness.bench
+
+# Your app under the three setups, and a recommendation (docs/your-app.md), e.g.
+#   make compare APP='examples.notes:create_app()' PATHS='/notes /search?q=a'
+compare: $(VENV)/installed  ## measure APP on PATHS three ways, recommend one, into artifacts/compare/
+	$(PYTHON) -m harness.compare --app '$(APP)' $(foreach p,$(PATHS),--path '$(p)')
 
 figures: $(VENV)/installed  ## adopt the last test run's figures, rewrite the docs' measured figures
 	$(PYTHON) -m tools.figures --adopt

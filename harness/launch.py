@@ -262,13 +262,18 @@ def gunicorn(
     timeout: float = 30,
     env: dict[str, str] | None = None,
     app: str | None = None,
-    ready_path: str = "/readyz",
+    ready_path: str | None = "/readyz",
 ) -> Iterator[Running]:
     """One Gunicorn setup alone on a free loopback port, no nginx in front. ``app``
-    replaces the WSGI app (e.g. harness.raw_wsgi:app for the benchmark's baseline)."""
+    replaces the WSGI app (e.g. harness.raw_wsgi:app for the benchmark's baseline). Ready
+    when ``ready_path`` answers 200, or with None, when the app answers at all."""
     port = free_port()
     command = [*gunicorn_command(setup), *([app] if app else [])]
-    answers = _answers(ready_path)
+    answers = (
+        _answers(ready_path)
+        if ready_path
+        else lambda running: http_status(running.base_url + "/") is not None
+    )
     with _serve(
         command,
         log_path,
