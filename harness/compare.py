@@ -219,9 +219,9 @@ def measure_setting(
                     # Growth is counted from here on: the first requests warm every worker
                     # up (imports, caches, pools), which is not a leak.
                     rss_warm = worker_rss_mb(master)
-                if connections == 1 and step["rps"]:
-                    measured.cpu_share = round(min(1.0, step["server_cpu"]), 3)
-                    measured.cpu_ms = round(step["server_cpu"] * 1000 / step["rps"], 3)
+                    if step["rps"]:
+                        measured.cpu_share = round(min(1.0, step["server_cpu"]), 3)
+                        measured.cpu_ms = round(step["server_cpu"] * 1000 / step["rps"], 3)
                 if not sweep and search(measured.steps, budget_ms)[1]:
                     break
             measured.rss_growth_mb = round(worker_rss_mb(master) - rss_warm, 1)
@@ -374,10 +374,11 @@ def recommend(measured: list[Measured], budget_ms: float) -> dict[str, Any]:
     }
 
 
-def sweep_check(measured: list[Measured], budget_ms: float) -> dict[str, Any]:
+def sweep_check(
+    measured: list[Measured], budget_ms: float, chosen: dict[str, Any]
+) -> dict[str, Any]:
     """Per path: the best step of every setting (the exhaustive grid), and the share of it
-    the stepped search's recommendation reaches."""
-    chosen = recommend(measured, budget_ms)
+    the stepped search's recommendation (``chosen``, from recommend()) reaches."""
     found = {}
     for path in dict.fromkeys(m.path for m in measured):
         runs = [m for m in measured if m.path == path]
@@ -571,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     except CompareError as problem:
         print(f"\ncompare: {problem}", file=sys.stderr)
         return 2
+    chosen = recommend(measured, args.budget_ms)
     result = {
         "meta": {
             "app": args.app,
@@ -582,8 +584,8 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": round(time.monotonic() - started),
             "sweep": args.sweep,
         },
-        "recommendation": recommend(measured, args.budget_ms),
-        "sweep": sweep_check(measured, args.budget_ms) if args.sweep else None,
+        "recommendation": chosen,
+        "sweep": sweep_check(measured, args.budget_ms, chosen) if args.sweep else None,
         "pitfalls": all_pitfalls(measured),
         "measured": [
             {

@@ -83,7 +83,8 @@ def test_no_setting_within_budget_means_no_recommendation_and_says_why():
 def test_the_sweep_compares_the_recommendation_with_the_best_of_every_step():
     # sync's search stops at 4 connections (two flat steps); a later step would be faster.
     sync = runs(SYNC, [90, 180, 181, 182, 400], 0.9)
-    check = sweep_check([sync, runs(GTHREAD, [90, 150, 160], 0.9)], 500)["/"]
+    measured = [sync, runs(GTHREAD, [90, 150, 160], 0.9)]
+    check = sweep_check(measured, 500, recommend(measured, 500))["/"]
     assert (check["recommended_rps"], check["best_rps"]) == (182, 400)
     assert check["recommended_share"] == pytest.approx(182 / 400, abs=0.001)
 
