@@ -10,7 +10,8 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import isolation, params, request_id, work
+from app import db, isolation, params, request_id, work
+from app.errors import ApiError
 from app.serving import execution_context
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -69,6 +70,25 @@ def cpu_bound() -> ResponseReturnValue:
     ms = _ms_arg()
     iterations = work.burn_cpu(ms)
     return jsonify(evidence(started_at, work="cpu", ms=ms, iterations=iterations))
+
+
+# Seconds a client is asked to wait before retrying a request the database could not serve.
+DB_RETRY_AFTER = 1
+
+
+@bp.get("/db")
+def db_bound() -> ResponseReturnValue:
+    """Wait on PostgreSQL (``pg_sleep``) through this process's connection pool: real I/O on
+    a real driver, where /api/io only sleeps (app/db.py)."""
+    started_at = time.time()
+    ms = _ms_arg()
+    try:
+        result = db.wait_like_an_app(current_app.config["DATABASE"], ms)
+    except db.Unavailable as exc:
+        raise ApiError(
+            503, exc.error, exc.message, headers={"Retry-After": str(DB_RETRY_AFTER)}
+        ) from exc
+    return jsonify(evidence(started_at, work="db", ms=ms, **result))
 
 
 @bp.get("/isolation")

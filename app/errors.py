@@ -18,11 +18,20 @@ from app.request_id import current_request_id
 class ApiError(Exception):
     """An error a client caused and can fix: raised by views, rendered as JSON."""
 
-    def __init__(self, status: int, error: str, message: str, **details: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
+        self.headers = headers or {}
         self.details = details
 
 
@@ -41,7 +50,8 @@ def _error_code(exc: HTTPException) -> str:
 
 
 def _handle_api_error(exc: ApiError) -> ResponseReturnValue:
-    return jsonify(error_body(exc.status, exc.error, exc.message, **exc.details)), exc.status
+    body = jsonify(error_body(exc.status, exc.error, exc.message, **exc.details))
+    return body, exc.status, exc.headers
 
 
 def _handle_http_exception(exc: HTTPException) -> ResponseReturnValue:

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from app.db import PoolSettings
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -24,6 +26,16 @@ class Settings:
     # replaces the header with the real client address); 0 when nothing trusted is in front,
     # so a direct caller cannot spoof its address. Never more than the proxies you run.
     trusted_proxy_hops: int = 0
+    # PostgreSQL for /api/db (app/db.py), as a libpq URL
+    # (postgresql://user:password@host:port/dbname). Empty: no database; /api/db answers 503
+    # and /readyz does not check one.
+    database_url: str = ""
+    # Connections each worker process may hold: what the process serves at once. Each Gunicorn
+    # config hands its own value over in APP_DB_POOL_SIZE (gunicorn_conf/*.py); 1 otherwise.
+    db_pool_size: int = 1
+    # Seconds a request waits for a free connection (or for the database to accept one)
+    # before it is answered 503: a bounded queue, far below nginx's proxy_read_timeout.
+    db_pool_timeout: float = 3.0
 
     @classmethod
     def from_environ(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -32,6 +44,9 @@ class Settings:
             max_content_length=int(env.get("APP_MAX_CONTENT_LENGTH", cls.max_content_length)),
             max_work_ms=int(env.get("APP_MAX_WORK_MS", cls.max_work_ms)),
             trusted_proxy_hops=int(env.get("APP_TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops)),
+            database_url=env.get("DATABASE_URL", cls.database_url).strip(),
+            db_pool_size=int(env.get("APP_DB_POOL_SIZE") or cls.db_pool_size),
+            db_pool_timeout=float(env.get("APP_DB_POOL_TIMEOUT") or cls.db_pool_timeout),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -43,6 +58,12 @@ class Settings:
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "MAX_WORK_MS": self.max_work_ms,
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
+            # None when no database is configured (app/db.py answers 503 then).
+            "DATABASE": (
+                PoolSettings(self.database_url, self.db_pool_size, self.db_pool_timeout)
+                if self.database_url
+                else None
+            ),
             # Metrics, request ids and JSON logs. Only the benchmark turns them off
             # (create_app({"OBSERVABILITY": False})), to measure what they cost per request.
             "OBSERVABILITY": True,

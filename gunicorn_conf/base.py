@@ -34,6 +34,13 @@ def env_int(name, default):
     return int(value) if value else default
 
 
+def tell_the_app(name, value):
+    """Hand the app a fact only the server knows, through the environment its workers inherit
+    (the app never imports this config, app/settings.py reads the variable). A value the
+    operator set wins."""
+    os.environ.setdefault(name, str(value))
+
+
 # Worker counts in the setup modules are derived from this (gunicorn_conf/cpus.py).
 CPUS = usable_cpus()
 
@@ -204,6 +211,7 @@ def when_ready(server):
         "forwarded_allow_ips": cfg.forwarded_allow_ips,
         "accesslog": cfg.accesslog,
         "metrics_dir": METRICS_DIR,
+        "db_pool_size": int(os.environ["APP_DB_POOL_SIZE"]),
         "pid": os.getpid(),
     }
     sys.stdout.write(json.dumps(resolved) + "\n")

@@ -9,7 +9,7 @@ no thread.
 
 # Every shared setting and hook: Gunicorn reads this module's names.
 from gunicorn_conf.base import *  # noqa: F403
-from gunicorn_conf.base import CPUS, env_int
+from gunicorn_conf.base import CPUS, env_int, tell_the_app
 
 worker_class = "gthread"
 # One process per CPU uses every core for Python; the threads supply the I/O concurrency.
@@ -19,8 +19,11 @@ workers = env_int("WEB_CONCURRENCY", CPUS)
 # requests throughput and tail (measured in docs/bench/bench.md). CPU-bound requests are
 # the trade: the busy threads take turns on one GIL, each advancing a share of the time, and
 # the OS picks who runs next, so their tail stretches well past sync's (the benchmark's
-# "CPU-bound tail" line). For a CPU-heavy app choose sync (deploy/README.md). A database
-# pool per process needs as many connections as this.
+# "CPU-bound tail" line). For a CPU-heavy app choose sync (deploy/README.md).
 threads = env_int("GUNICORN_THREADS", 32)
+# Database connections per process (app/db.py): one per thread, since every thread may be
+# inside a query at once. Fewer would make threads queue for a connection while holding their
+# request; the cost is workers x threads connections at the database (docs/database.md).
+tell_the_app("APP_DB_POOL_SIZE", threads)
 # Open connections per process, idle keep-alive ones included (nginx's pool among them).
 worker_connections = 1000

@@ -8,7 +8,7 @@ would tie workers up, which is why it must sit behind nginx.
 
 # Every shared setting and hook: Gunicorn reads this module's names.
 from gunicorn_conf.base import *  # noqa: F403
-from gunicorn_conf.base import CPUS, env_int
+from gunicorn_conf.base import CPUS, env_int, tell_the_app
 
 worker_class = "sync"
 # Gunicorn's rule of thumb: (2 x CPUs) + 1, so one worker can wait on I/O while the others
@@ -17,3 +17,6 @@ worker_class = "sync"
 workers = env_int("WEB_CONCURRENCY", 2 * CPUS + 1)
 # Pinned: with threads > 1 Gunicorn silently swaps the sync worker for gthread.
 threads = 1
+# Database connections per process (app/db.py): a process serves one request at a time, so
+# one connection is never waited for and never idle while the process works.
+tell_the_app("APP_DB_POOL_SIZE", 1)

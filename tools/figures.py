@@ -39,7 +39,13 @@ BENCH = ROOT / "docs" / "bench" / "bench.json"
 REPORT = ROOT / "docs" / "report" / "report.json"
 TESTS = ROOT / "docs" / "figures" / "tests.json"
 TESTS_RECORDED = ROOT / "artifacts" / "figures" / "tests.json"
-DOCS = ["README.md", "docs/measuring.md", "docs/reliability.md", "deploy/README.md"]
+DOCS = [
+    "README.md",
+    "docs/measuring.md",
+    "docs/reliability.md",
+    "docs/database.md",
+    "deploy/README.md",
+]
 SETUPS = ["sync", "gthread", "gevent"]
 
 BLOCK = re.compile(r"(<!-- figures: (\S+) -->\n)(.*?)(<!-- /figures -->)", re.DOTALL)
@@ -490,7 +496,45 @@ def block_readme_who_served(src: Sources, doc: str) -> str:
     return f"IoBound at {run['io_ms']} ms, {run['users']} users: {readings} ({link(TESTS, doc)})."
 
 
+def block_database_overlap(src: Sources, doc: str) -> str:
+    """20 simultaneous /api/db queries per setup, from the integration test."""
+    rows = {setup: src.test(f"database.simultaneous.{setup}") for setup in SETUPS}
+    first = rows["sync"]
+    lines = [
+        f"{first['requests']} simultaneous `/api/db?ms={first['ms']}` through nginx, natively "
+        f"against a real PostgreSQL (tests/integration/test_database.py, {link(TESTS, doc)}):",
+        "",
+        "| setup | most queries in flight at once | database connections used | all answered in |",
+        "|---|---|---|---|",
+    ]
+    for setup, row in rows.items():
+        lines.append(
+            f"| {setup} | {row['max_in_flight']} | {row['database_connections']} | "
+            f"{num(row['wall_seconds'])} s |"
+        )
+    return "\n".join(lines)
+
+
+def block_database_limits(src: Sources, doc: str) -> str:
+    """The pool kept busy past its timeout, and the database stopped and started again."""
+    busy = src.test("database.pool_exhausted.gevent")
+    outage = src.test("database.outage")
+    return (
+        f"- **Pool busy** (gevent, two processes of 20 connections, pool timeout 1 s): of "
+        f"{busy['sent']} simultaneous 2.5 s queries, {busy['served']} were served and "
+        f"{busy['refused']} answered 503 `database_busy`, the slowest refusal after "
+        f"{num(busy['slowest_refusal_seconds'])} s.\n"
+        f"- **Database stopped** (every setup, pool timeout 1 s): {outage['answered_503']} of "
+        f"{outage['sent_during_outage']} queries answered 503 `database_unavailable`, the "
+        f"slowest after {num(outage['slowest_503_seconds'])} s; `/readyz` 503, `/healthz` 200. "
+        f"Started again, every setup served queries within {num(outage['back_within_seconds'])} s, "
+        f"with no restart ({link(TESTS, doc)})."
+    )
+
+
 BLOCKS: dict[str, Callable[[Sources, str], str]] = {
+    "database-overlap": block_database_overlap,
+    "database-limits": block_database_limits,
     "who-served": block_who_served,
     "readme-who-served": block_readme_who_served,
     "readme-timeline": block_readme_timeline,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
+from app.db import PoolSettings
 
 
 @pytest.fixture()
@@ -64,7 +65,7 @@ def test_io_and_cpu_default_to_100_ms_when_ms_is_missing(client):
     assert client.get("/api/io").get_json()["ms"] == 100
 
 
-@pytest.mark.parametrize("endpoint", ["/api/io", "/api/cpu", "/api/isolation?token=t&"])
+@pytest.mark.parametrize("endpoint", ["/api/io", "/api/cpu", "/api/db", "/api/isolation?token=t&"])
 @pytest.mark.parametrize(
     "value",
     ["abc", "-1", "10001", "1.5", "", "1e3", "%20", "99999999999", "NaN", "0x10", "+5", "١٢"],
@@ -116,6 +117,28 @@ def test_isolation_reports_every_store_intact_without_concurrency(client):
 def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_db_without_a_database_is_a_503_that_says_so(client):
+    response = client.get("/api/db?ms=1")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.get_json()["error"] == "database_not_configured"
+    assert "DATABASE_URL" in response.get_json()["message"]
+
+
+def test_an_unreachable_database_is_a_fast_503_and_not_ready_but_still_live():
+    """Nothing listens on port 1: the pool cannot connect. Liveness stays 200 (a restart would
+    not bring the database back); readiness and the queries say why they cannot serve."""
+    unreachable = PoolSettings("postgresql://nobody@127.0.0.1:1/none", 1, 0.3)
+    client = create_app({"TESTING": True, "DATABASE": unreachable}).test_client()
+    response = client.get("/api/db?ms=1")
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "1"
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/readyz").get_json() == {"status": "not_ready", "database": "unreachable"}
+    assert client.get("/healthz").status_code == 200
 
 
 def test_readiness_is_503_until_the_app_is_initialised():

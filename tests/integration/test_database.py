@@ -1,0 +1,163 @@
+"""Real database I/O: the native stack (nginx + the three Gunicorn setups) against a real
+PostgreSQL (tests/postgres.py), through /api/db (app/db.py): what each setup overlaps, each
+process's pool, a pool kept busy past its timeout, and the database going away and back."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from helpers import wait_until
+from postgres import postgres_server
+
+from harness import launch
+from loadtest.evidence import simultaneous_get, summarize
+
+# 20 requests that each wait 300 ms in PostgreSQL, all sent at once (issue 18's measurement).
+SIMULTANEOUS, QUERY_MS = 20, 300
+# The pool timeout the exhaustion and outage tests run with (APP_DB_POOL_TIMEOUT), seconds.
+POOL_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    # Not pytest's tmp_path: its folders are private to the test user, and PostgreSQL runs as
+    # its own user when the tests run as root.
+    folder = Path(tempfile.mkdtemp(prefix="postgres-"))
+    try:
+        with postgres_server(folder) as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def db_stack(postgres, tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("db")
+    env = {"DATABASE_URL": postgres.url, "APP_DB_POOL_TIMEOUT": str(POOL_TIMEOUT)}
+    with launch.native_stack(scratch / "stack.log", env=env) as running:
+        yield running
+
+
+def test_each_setup_sizes_its_pool_to_what_a_process_serves_at_once(db_stack):
+    configs = db_stack.configs()
+    assert {s: configs[s]["db_pool_size"] for s in launch.SETUPS} == {
+        "sync": 1,  # one request at a time per process
+        "gthread": configs["gthread"]["threads"],  # one per thread
+        "gevent": 20,  # bounded: not one per greenlet (gunicorn_conf/gevent.py says why)
+    }
+
+
+@pytest.mark.parametrize("setup", launch.SETUPS)
+def test_a_query_answers_with_the_connection_it_used(db_stack, setup):
+    response = requests.get(db_stack.load(setup, "/api/db?ms=5"), timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["work"] == "db" and body["worker_class"] == setup
+    assert body["db"]["pool_size"] == db_stack.configs()[setup]["db_pool_size"]
+    assert body["db"]["backend_pid"] > 0 and body["db"]["database_connections"] >= 1
+
+
+@pytest.mark.parametrize("ms", ["-1", "abc", "999999"])
+def test_bad_ms_is_a_400_naming_the_parameter(db_stack, ms):
+    response = requests.get(db_stack.load("gevent", f"/api/db?ms={ms}"), timeout=10)
+    assert response.status_code == 400
+    assert "ms" in response.json()["message"]
+
+
+@pytest.mark.parametrize("setup", launch.SETUPS)
+def test_simultaneous_queries_overlap_as_far_as_the_setup_allows(db_stack, setup, figures):
+    """20 x 300 ms in PostgreSQL at once: gthread and gevent overlap them in one wave (their
+    pools hold more than 20 connections), sync serves them 5 at a time (one per process)."""
+    url = db_stack.load(setup, f"/api/db?ms={QUERY_MS}")
+    responses = simultaneous_get([url] * SIMULTANEOUS)
+    assert [r.status_code for r in responses] == [200] * SIMULTANEOUS
+    seen = summarize([r.json() for r in responses])
+    workers = db_stack.configs()[setup]["workers"]
+    if setup == "sync":
+        assert seen["max_in_flight"] <= workers
+        assert seen["wall_seconds"] >= (SIMULTANEOUS / workers) * QUERY_MS / 1000
+    else:
+        # One wave: nearly all inside at once (a few may arrive a little late on a busy machine).
+        assert seen["max_in_flight"] >= 15
+        assert seen["wall_seconds"] < 3 * QUERY_MS / 1000
+    backends = {r.json()["db"]["backend_pid"] for r in responses}
+    assert len(backends) >= min(seen["max_in_flight"], SIMULTANEOUS)
+    figures(
+        f"database.simultaneous.{setup}",
+        requests=SIMULTANEOUS,
+        ms=QUERY_MS,
+        max_in_flight=seen["max_in_flight"],
+        database_connections=len(backends),
+        wall_seconds=seen["wall_seconds"],
+    )
+
+
+def test_a_busy_pool_answers_503_with_retry_after_within_its_timeout(db_stack, figures):
+    """More queries than connections: 60 simultaneous 2.5 s queries on gevent, whose two
+    processes hold 20 connections each. At most 40 run; the rest wait for a connection for
+    the pool timeout, then get a JSON 503 with Retry-After (through nginx, untouched), never
+    a hang."""
+    url = db_stack.load("gevent", "/api/db?ms=2500")
+    responses = simultaneous_get([url] * 60, timeout=20)
+    statuses = [r.status_code for r in responses]
+    served = statuses.count(200)
+    refused = [r for r in responses if r.status_code == 503]
+    # Two gevent processes x 20 connections each: at most 40 served at once.
+    assert served <= 40 and served + len(refused) == 60, statuses
+    assert len(refused) >= 20
+    for r in refused:
+        assert r.json()["error"] == "database_busy" and r.headers["Retry-After"] == "1"
+        assert r.elapsed.total_seconds() < POOL_TIMEOUT + 2
+    figures(
+        "database.pool_exhausted.gevent",
+        sent=60,
+        served=served,
+        refused=len(refused),
+        slowest_refusal_seconds=round(max(r.elapsed.total_seconds() for r in refused), 3),
+    )
+
+
+def test_the_database_going_away_and_coming_back(db_stack, postgres, figures):
+    """Stopped: requests that need it get a fast JSON 503, readiness turns 503, liveness
+    stays 200 (a restart cannot fix a database outage). Started again: service resumes by
+    itself."""
+    for setup in launch.SETUPS:
+        assert requests.get(db_stack.load(setup, "/api/db?ms=1"), timeout=10).status_code == 200
+    postgres.stop("immediate")
+    try:
+        outage: list[requests.Response] = []
+        for setup in launch.SETUPS:
+            for _ in range(3):
+                outage.append(requests.get(db_stack.load(setup, "/api/db?ms=1"), timeout=15))
+        assert {r.status_code for r in outage} == {503}
+        for r in outage:
+            assert r.json()["error"] == "database_unavailable", r.text
+            assert r.elapsed.total_seconds() < POOL_TIMEOUT + 3
+        for setup in launch.SETUPS:
+            assert requests.get(db_stack.load(setup, "/readyz"), timeout=10).status_code == 503
+            assert requests.get(db_stack.load(setup, "/healthz"), timeout=10).status_code == 200
+    finally:
+        postgres.start()
+    started = time.monotonic()
+
+    def all_back() -> bool:
+        return all(
+            requests.get(db_stack.load(s, "/api/db?ms=1"), timeout=10).status_code == 200
+            for s in launch.SETUPS
+        )
+
+    wait_until(all_back, timeout=60, what="every setup to query the restarted database")
+    for setup in launch.SETUPS:
+        assert requests.get(db_stack.load(setup, "/readyz"), timeout=10).status_code == 200
+    figures(
+        "database.outage",
+        sent_during_outage=len(outage),
+        answered_503=sum(r.status_code == 503 for r in outage),
+        slowest_503_seconds=round(max(r.elapsed.total_seconds() for r in outage), 3),
+        back_within_seconds=round(time.monotonic() - started, 1),
+    )
