@@ -46,7 +46,8 @@ test:  ## the whole suite (every tier) in a container: needs only Docker and mak
 	  --user "$$(id -u):$$(id -g)" --group-add "$$(stat -c %g $(DOCKER_SOCKET))" \
 	  --volume $(DOCKER_SOCKET):/var/run/docker.sock \
 	  --volume "$(CURDIR):$(CURDIR)" --workdir "$(CURDIR)" --env TMPDIR="$(CURDIR)/artifacts/tmp" \
-	  --env CI --env PYTHON_IMAGE --env NGINX_IMAGE --env PROMETHEUS_IMAGE --env HEALTHCHECK_INTERVAL \
+	  --env CI --env PYTHON_IMAGE --env NGINX_IMAGE --env PROMETHEUS_IMAGE --env POSTGRES_IMAGE \
+	  --env HEALTHCHECK_INTERVAL \
 	  $(TEST_IMAGE) python -m pytest $(ARGS)
 
 test-native: $(VENV)/installed  ## the same suite with the host's own tools (docs/testing.md)

@@ -79,11 +79,13 @@ DB_RETRY_AFTER = 1
 @bp.get("/db")
 def db_bound() -> ResponseReturnValue:
     """Wait on PostgreSQL (``pg_sleep``) through this process's connection pool: real I/O on
-    a real driver, where /api/io only sleeps (app/db.py)."""
+    a real driver, where /api/io only sleeps (app/db.py). ``driver=psycopg2`` takes the
+    driver that blocks gevent, to see the difference."""
     started_at = time.time()
     ms = _ms_arg()
+    driver = params.choice_arg("driver", db.DRIVERS)
     try:
-        result = db.wait_like_an_app(current_app.config["DATABASE"], ms)
+        result = db.wait_like_an_app(current_app.config["DATABASE"], ms, driver)
     except db.Unavailable as exc:
         raise ApiError(
             503, exc.error, exc.message, headers={"Retry-After": str(DB_RETRY_AFTER)}

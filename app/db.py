@@ -18,6 +18,12 @@ monkey-patching makes cooperative (psycopg >= 3.1.14 picks its gevent-aware wait
 under the gevent worker one greenlet's query lets the others run. A driver that waits inside
 C (psycopg2 without psycogreen) blocks the whole process for every query.
 
+The wrong driver is here too, on purpose: ``driver="psycopg2"`` runs the same query through
+psycopg2 without psycogreen, whose waits happen inside libpq's C code. Under gevent a query
+then holds the whole worker process, so simultaneous queries run one after another; the
+docs and tests measure the difference (docs/database.md, "gevent and the driver"). It is
+imported only when asked for.
+
 Every failure a client can see is a :class:`Unavailable` (the view answers 503 with
 ``Retry-After``): no database configured, the pool stayed exhausted past ``pool_timeout``,
 or the database cannot be reached. A connection attempt gives up after ``connect_timeout``,
@@ -39,6 +45,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 # Seconds to wait for the database to accept a connection before calling it unreachable.
 CONNECT_TIMEOUT = 2
+# The shipped driver first; the second is the gevent pitfall, for measuring it.
+DRIVERS = ("psycopg", "psycopg2")
 # The tiny real query each request runs after its wait: which PostgreSQL backend (connection)
 # served it, and how many connections the database has open right now.
 _EVIDENCE_QUERY = (
@@ -61,6 +69,31 @@ class PoolSettings:
     url: str
     size: int
     timeout: float
+
+
+class _RecordedConnection(psycopg.Connection[Any]):
+    """A connection whose failed attempts are remembered: the pool opens connections in the
+    background, so a request that timed out waiting would otherwise never learn why."""
+
+    last_failure: psycopg.OperationalError | None = None
+
+    @classmethod
+    def connect(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            connection = super().connect(*args, **kwargs)
+        except psycopg.OperationalError as exc:
+            _RecordedConnection.last_failure = exc
+            raise
+        _RecordedConnection.last_failure = None
+        return connection
+
+
+def _refused_for_too_many_connections(exc: BaseException | None) -> bool:
+    """PostgreSQL's "sorry, too many clients already" (SQLSTATE 53300): every connection
+    max_connections allows is taken, by this app's pools or by anything else."""
+    return exc is not None and (
+        getattr(exc, "sqlstate", None) == "53300" or "too many clients" in str(exc)
+    )
 
 
 _lock = threading.Lock()
@@ -90,6 +123,7 @@ def pool(settings: PoolSettings) -> ConnectionPool:
                 max_size=settings.size,
                 timeout=settings.timeout,
                 kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+                connection_class=_RecordedConnection,
                 name=f"app-{wanted[0]}",
                 open=True,
             )
@@ -97,13 +131,17 @@ def pool(settings: PoolSettings) -> ConnectionPool:
     return _pool
 
 
-def wait_like_an_app(settings: PoolSettings | None, ms: int) -> dict[str, Any]:
+def wait_like_an_app(
+    settings: PoolSettings | None, ms: int, driver: str = DRIVERS[0]
+) -> dict[str, Any]:
     """Hold a pooled connection while the database waits ``ms`` (``pg_sleep``), then run a
     tiny real query; what the response reports about the connection it used."""
     if settings is None:
         raise Unavailable(
             "database_not_configured", "No database is configured (set DATABASE_URL)."
         )
+    if driver == "psycopg2":
+        return _wait_with_psycopg2(settings, ms)
     asked = time.perf_counter()
     try:
         with pool(settings).connection() as conn, _holding():
@@ -115,14 +153,66 @@ def wait_like_an_app(settings: PoolSettings | None, ms: int) -> dict[str, Any]:
     except psycopg.OperationalError as exc:
         raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
     assert row is not None
+    return _report(row, settings, waited, DRIVERS[0])
+
+
+def _report(row: Any, settings: PoolSettings, waited: float, driver: str) -> dict[str, Any]:
     return {
         "db": {
+            "driver": driver,
             "backend_pid": row[0],
             "database_connections": row[1],
             "pool_size": settings.size,
             "waited_for_connection_ms": round(waited * 1000, 3),
         }
     }
+
+
+# --- The pitfall: psycopg2 without psycogreen ------------------------------------------------
+_psycopg2_pools: dict[tuple[int, PoolSettings], Any] = {}
+
+
+def _psycopg2_pool(settings: PoolSettings) -> Any:
+    import psycopg2.pool  # type: ignore[import-untyped]  # only when asked for (docstring)
+
+    key = (os.getpid(), settings)
+    with _lock:
+        if key not in _psycopg2_pools:
+            _psycopg2_pools[key] = psycopg2.pool.ThreadedConnectionPool(
+                0, settings.size, settings.url, connect_timeout=CONNECT_TIMEOUT
+            )
+        return _psycopg2_pools[key]
+
+
+def _wait_with_psycopg2(settings: PoolSettings, ms: int) -> dict[str, Any]:
+    import psycopg2
+    import psycopg2.pool
+
+    asked = time.perf_counter()
+    try:
+        pool_ = _psycopg2_pool(settings)
+        conn = pool_.getconn()
+    except psycopg2.pool.PoolError as exc:  # psycopg2's pool does not wait: it refuses
+        raise Unavailable(
+            "database_busy",
+            f"All {settings.size} psycopg2 connections of this worker process are in use.",
+        ) from exc
+    except psycopg2.OperationalError as exc:
+        raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
+    waited = time.perf_counter() - asked
+    broken = False
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(%s)", (ms / 1000,))
+            cursor.execute(_EVIDENCE_QUERY)
+            row = cursor.fetchone()
+    except psycopg2.OperationalError as exc:
+        broken = True
+        raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
+    finally:
+        pool_.putconn(conn, close=broken)
+    return _report(row, settings, waited, "psycopg2")
 
 
 class _Holders:
@@ -155,6 +245,13 @@ def _timed_out(settings: PoolSettings) -> Unavailable:
             "database_busy",
             f"All {settings.size} database connections of this worker process stayed in use "
             f"for {settings.timeout:g} s.",
+        )
+    if _refused_for_too_many_connections(_RecordedConnection.last_failure):
+        return Unavailable(
+            "database_connections_exhausted",
+            "PostgreSQL refused a new connection: its max_connections is reached. The app's "
+            "pools (workers x APP_DB_POOL_SIZE, for every replica) add up to more than it "
+            "allows (docs/database.md).",
         )
     return Unavailable("database_unavailable", "The database cannot be reached.")
 

@@ -51,3 +51,19 @@ def token_arg(name: str, *, max_length: int = 64) -> str:
             parameter=name,
         )
     return raw
+
+
+def choice_arg(name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``; missing means the first."""
+    raw = _single_value(name)
+    if raw is None:
+        return choices[0]
+    if raw not in choices:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"'{name}' must be one of {', '.join(choices)}; got {raw[:40]!r}.",
+            parameter=name,
+            choices=list(choices),
+        )
+    return raw

@@ -87,9 +87,10 @@ def require_docker() -> None:
 
 
 def assert_nothing_left_behind(project: str = PROJECT) -> None:
-    """`docker compose down` removes every container and network the stack created."""
+    """`docker compose down --volumes` removes every container, network and volume the stack
+    created."""
     label = f"label=com.docker.compose.project={project}"
-    for kind in ("ps --all", "network ls"):
+    for kind in ("ps --all", "network ls", "volume ls"):
         left = subprocess.run(
             ["docker", *kind.split(), "--quiet", "--filter", label],
             capture_output=True,

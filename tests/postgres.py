@@ -21,7 +21,7 @@ from pathlib import Path
 from harness.launch import free_port
 
 USER = "app"  # the database role the app connects as
-MAX_CONNECTIONS = 200
+MAX_CONNECTIONS = 200  # the default here: room for every setup's pools at once
 
 
 def _bindir() -> Path:
@@ -42,6 +42,7 @@ class Postgres:
     folder: Path
     port: int
     bindir: Path
+    max_connections: int = MAX_CONNECTIONS
 
     @property
     def url(self) -> str:
@@ -59,7 +60,7 @@ class Postgres:
         """Start and wait until it accepts connections (pg_ctl -w polls it)."""
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
-            f"-c max_connections={MAX_CONNECTIONS} -c fsync=off"
+            f"-c max_connections={self.max_connections} -c fsync=off"
         )
         self._run(
             str(self.bindir / "pg_ctl"),
@@ -83,12 +84,12 @@ class Postgres:
 
 
 @contextmanager
-def postgres_server(folder: Path) -> Iterator[Postgres]:
+def postgres_server(folder: Path, max_connections: int = MAX_CONNECTIONS) -> Iterator[Postgres]:
     """A new cluster in ``folder`` (trust authentication on loopback only), running."""
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-    server = Postgres(folder, free_port(), _bindir())
+    server = Postgres(folder, free_port(), _bindir(), max_connections)
     server._run(
         str(server.bindir / "initdb"),
         "-D",

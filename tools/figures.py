@@ -515,10 +515,29 @@ def block_database_overlap(src: Sources, doc: str) -> str:
     return "\n".join(lines)
 
 
+def block_database_driver(src: Sources, doc: str) -> str:
+    """The same 20 simultaneous queries through psycopg2 (waits in C), gevent and gthread."""
+    right = src.test("database.simultaneous.gevent")
+    wrong = {setup: src.test(f"database.psycopg2.{setup}") for setup in ("gevent", "gthread")}
+    return (
+        f"The same {right['requests']} simultaneous `/api/db?ms={right['ms']}` on gevent: with "
+        f"psycopg 3, {right['max_in_flight']} in flight at once, all answered in "
+        f"{num(right['wall_seconds'])} s; with `driver=psycopg2`, "
+        f"{wrong['gevent']['max_in_flight']} in flight at once (one per process, "
+        f"{wrong['gevent']['processes']} processes), all answered in "
+        f"{num(wrong['gevent']['wall_seconds'])} s. Under gthread psycopg2 overlaps them "
+        f"anyway ({wrong['gthread']['max_in_flight']} in flight, "
+        f"{num(wrong['gthread']['wall_seconds'])} s): it releases the GIL while it waits, and "
+        f"only gevent needs the wait itself to be cooperative ({link(TESTS, doc)})."
+    )
+
+
 def block_database_limits(src: Sources, doc: str) -> str:
     """The pool kept busy past its timeout, and the database stopped and started again."""
     busy = src.test("database.pool_exhausted.gevent")
     outage = src.test("database.outage")
+    compose = src.test("e2e.database.outage")
+    limit = src.test("database.max_connections")
     return (
         f"- **Pool busy** (gevent, two processes of 20 connections, pool timeout 1 s): of "
         f"{busy['sent']} simultaneous 2.5 s queries, {busy['served']} were served and "
@@ -528,13 +547,23 @@ def block_database_limits(src: Sources, doc: str) -> str:
         f"{outage['sent_during_outage']} queries answered 503 `database_unavailable`, the "
         f"slowest after {num(outage['slowest_503_seconds'])} s; `/readyz` 503, `/healthz` 200. "
         f"Started again, every setup served queries within {num(outage['back_within_seconds'])} s, "
-        f"with no restart ({link(TESTS, doc)})."
+        f"with no restart.\n"
+        f"- **The compose stack's database stopped** (`docker compose stop db`): "
+        f"{compose['answered_503']} of {compose['answered_503']} queries answered 503, the "
+        f"slowest after {num(compose['slowest_503_seconds'])} s (the name `db` no longer "
+        f"resolves); after `start db`, every setup queried it again within "
+        f"{num(compose['back_within_seconds'])} s, no app container restarted.\n"
+        f"- **Pools past max_connections** (a PostgreSQL allowing {limit['max_connections']}, "
+        f"one gthread process whose pool may open 32): of {limit['sent']} simultaneous "
+        f"queries, {limit['served']} were served and {limit['refused']} answered 503 "
+        f"`database_connections_exhausted`, naming max_connections ({link(TESTS, doc)})."
     )
 
 
 BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "database-overlap": block_database_overlap,
     "database-limits": block_database_limits,
+    "database-driver": block_database_driver,
     "who-served": block_who_served,
     "readme-who-served": block_readme_who_served,
     "readme-timeline": block_readme_timeline,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,16 +24,22 @@ SIMULTANEOUS, QUERY_MS = 20, 300
 POOL_TIMEOUT = 1.0
 
 
-@pytest.fixture(scope="module")
-def postgres():
+@contextmanager
+def throwaway_postgres(**settings):
     # Not pytest's tmp_path: its folders are private to the test user, and PostgreSQL runs as
     # its own user when the tests run as root.
     folder = Path(tempfile.mkdtemp(prefix="postgres-"))
     try:
-        with postgres_server(folder) as server:
+        with postgres_server(folder, **settings) as server:
             yield server
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with throwaway_postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +102,39 @@ def test_simultaneous_queries_overlap_as_far_as_the_setup_allows(db_stack, setup
         database_connections=len(backends),
         wall_seconds=seen["wall_seconds"],
     )
+
+
+@pytest.mark.parametrize("setup", ["gevent", "gthread"])
+def test_a_driver_that_waits_in_c_serializes_gevent_but_not_threads(db_stack, setup, figures):
+    """The same 20 simultaneous queries through psycopg2 without psycogreen, which waits
+    inside libpq's C code: under gevent each query holds its whole process, so they run one
+    process-at-a-time (as many in flight as processes); OS threads still overlap them (psycopg2
+    releases the GIL while it waits)."""
+    url = db_stack.load(setup, f"/api/db?ms={QUERY_MS}&driver=psycopg2")
+    responses = simultaneous_get([url] * SIMULTANEOUS)
+    assert [r.status_code for r in responses] == [200] * SIMULTANEOUS
+    assert {r.json()["db"]["driver"] for r in responses} == {"psycopg2"}
+    seen = summarize([r.json() for r in responses])
+    workers = db_stack.configs()[setup]["workers"]
+    if setup == "gevent":
+        assert seen["max_in_flight"] <= workers
+        assert seen["wall_seconds"] >= (SIMULTANEOUS / workers) * QUERY_MS / 1000
+    else:
+        assert seen["max_in_flight"] >= 15
+    figures(
+        f"database.psycopg2.{setup}",
+        requests=SIMULTANEOUS,
+        ms=QUERY_MS,
+        max_in_flight=seen["max_in_flight"],
+        processes=seen["processes"],
+        wall_seconds=seen["wall_seconds"],
+    )
+
+
+def test_an_unknown_driver_is_a_400_listing_the_choices(db_stack):
+    response = requests.get(db_stack.load("gevent", "/api/db?driver=mysql"), timeout=10)
+    assert response.status_code == 400
+    assert response.json()["choices"] == ["psycopg", "psycopg2"]
 
 
 def test_a_busy_pool_answers_503_with_retry_after_within_its_timeout(db_stack, figures):
@@ -160,4 +200,31 @@ def test_the_database_going_away_and_coming_back(db_stack, postgres, figures):
         answered_503=sum(r.status_code == 503 for r in outage),
         slowest_503_seconds=round(max(r.elapsed.total_seconds() for r in outage), 3),
         back_within_seconds=round(time.monotonic() - started, 1),
+    )
+
+
+def test_pools_adding_up_past_max_connections_are_named_in_the_503(tmp_path, figures):
+    """The arithmetic gone wrong: a PostgreSQL that allows 4 connections and one gthread
+    process whose pool may open 32. The queries that cannot get a connection are answered
+    503 with the reason (max_connections reached), not a bare "unreachable"."""
+    with throwaway_postgres(max_connections=4) as small:
+        env = {
+            "DATABASE_URL": small.url,
+            "APP_DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
+            "WEB_CONCURRENCY": "1",
+        }
+        with launch.gunicorn("gthread", tmp_path / "gthread.log", env=env) as server:
+            responses = simultaneous_get([server.base_url + "/api/db?ms=2000"] * 12, timeout=20)
+    statuses = [r.status_code for r in responses]
+    refused = [r for r in responses if r.status_code == 503]
+    assert 1 <= statuses.count(200) <= 4 and statuses.count(200) + len(refused) == 12, statuses
+    for r in refused:
+        assert r.json()["error"] == "database_connections_exhausted", r.text
+        assert "max_connections" in r.json()["message"]
+    figures(
+        "database.max_connections",
+        max_connections=4,
+        sent=12,
+        served=statuses.count(200),
+        refused=len(refused),
     )

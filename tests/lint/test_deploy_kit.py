@@ -22,6 +22,7 @@ DOCKERFILES = [
     "loadtest/Dockerfile",
     "tests/Dockerfile",
     ".ci/prometheus-standin/Dockerfile",
+    ".ci/postgres-standin/Dockerfile",
 ]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 SYSTEMD = ROOT / "deploy" / "systemd"

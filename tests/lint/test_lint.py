@@ -16,6 +16,7 @@ SHELL_SCRIPTS = [
     ".ci/standin-images.sh",
     "tools/make-dev-cert.sh",
     "loadtest/healthcheck.sh",
+    ".ci/postgres-standin/docker-entrypoint.sh",
 ]
 
 
