@@ -10,7 +10,7 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app import db, isolation, params, request_id, work
+from app import db, isolation, params, request_id, upstream, work
 from app.errors import ApiError
 from app.serving import execution_context
 
@@ -72,8 +72,9 @@ def cpu_bound() -> ResponseReturnValue:
     return jsonify(evidence(started_at, work="cpu", ms=ms, iterations=iterations))
 
 
-# Seconds a client is asked to wait before retrying a request the database could not serve.
-DB_RETRY_AFTER = 1
+# Seconds a client is asked to wait before retrying a request the database or the upstream
+# service could not serve.
+RETRY_AFTER = 1
 
 
 @bp.get("/db")
@@ -88,9 +89,24 @@ def db_bound() -> ResponseReturnValue:
         result = db.wait_like_an_app(current_app.config["DATABASE"], ms, driver)
     except db.Unavailable as exc:
         raise ApiError(
-            503, exc.error, exc.message, headers={"Retry-After": str(DB_RETRY_AFTER)}
+            503, exc.error, exc.message, headers={"Retry-After": str(RETRY_AFTER)}
         ) from exc
     return jsonify(evidence(started_at, work="db", ms=ms, **result))
+
+
+@bp.get("/upstream")
+def upstream_bound() -> ResponseReturnValue:
+    """Call another service over HTTP (the delay service, which answers after ``ms``) through
+    this process's connection pool (app/upstream.py)."""
+    started_at = time.time()
+    ms = _ms_arg()
+    try:
+        result = upstream.call_like_an_app(current_app.config["UPSTREAM"], ms)
+    except db.Unavailable as exc:
+        raise ApiError(
+            503, exc.error, exc.message, headers={"Retry-After": str(RETRY_AFTER)}
+        ) from exc
+    return jsonify(evidence(started_at, work="upstream", ms=ms, **result))
 
 
 @bp.get("/isolation")

@@ -10,7 +10,7 @@ Why its size comes from the server: a request holds one connection for as long a
 so a pool smaller than the requests a process serves at once makes the extra requests queue
 for a connection, and a larger one holds idle PostgreSQL backends (a process each on the
 database server). Only the server knows its concurrency, and the app never imports it: each
-Gunicorn config hands the number over in ``APP_DB_POOL_SIZE`` (gunicorn_conf/sync.py,
+Gunicorn config hands the number over in ``APP_POOL_SIZE`` (gunicorn_conf/sync.py,
 gthread.py, gevent.py say why each value), and app/settings.py reads it.
 
 Why psycopg 3: it waits for the server in Python, through the ``selectors`` that gevent's
@@ -37,11 +37,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
+
+from app.settings import PoolSettings
 
 # Seconds to wait for the database to accept a connection before calling it unreachable.
 CONNECT_TIMEOUT = 2
@@ -62,13 +63,6 @@ class Unavailable(Exception):
         super().__init__(message)
         self.error = error
         self.message = message
-
-
-@dataclass(frozen=True)
-class PoolSettings:
-    url: str
-    size: int
-    timeout: float
 
 
 class _RecordedConnection(psycopg.Connection[Any]):
@@ -250,7 +244,7 @@ def _timed_out(settings: PoolSettings) -> Unavailable:
         return Unavailable(
             "database_connections_exhausted",
             "PostgreSQL refused a new connection: its max_connections is reached. The app's "
-            "pools (workers x APP_DB_POOL_SIZE, for every replica) add up to more than it "
+            "pools (workers x APP_POOL_SIZE, for every replica) add up to more than it "
             "allows (docs/database.md).",
         )
     return Unavailable("database_unavailable", "The database cannot be reached.")

@@ -11,7 +11,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from app.db import PoolSettings
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Where a service the app waits on is, and the pool each worker process keeps to it."""
+
+    url: str
+    size: int
+    timeout: float
 
 
 @dataclass(frozen=True)
@@ -30,12 +37,16 @@ class Settings:
     # (postgresql://user:password@host:port/dbname). Empty: no database; /api/db answers 503
     # and /readyz does not check one.
     database_url: str = ""
-    # Connections each worker process may hold: what the process serves at once. Each Gunicorn
-    # config hands its own value over in APP_DB_POOL_SIZE (gunicorn_conf/*.py); 1 otherwise.
-    db_pool_size: int = 1
-    # Seconds a request waits for a free connection (or for the database to accept one)
+    # The delay service for /api/upstream (app/upstream.py), e.g. http://delay:8000. Empty:
+    # /api/upstream answers 503.
+    upstream_url: str = ""
+    # Connections each worker process may hold to each of those services: what the process
+    # serves at once. Each Gunicorn config hands its own value over in APP_POOL_SIZE
+    # (gunicorn_conf/*.py); 1 otherwise.
+    pool_size: int = 1
+    # Seconds a request waits for a free connection (or for the service to accept one)
     # before it is answered 503: a bounded queue, far below nginx's proxy_read_timeout.
-    db_pool_timeout: float = 3.0
+    pool_timeout: float = 3.0
 
     @classmethod
     def from_environ(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -45,8 +56,9 @@ class Settings:
             max_work_ms=int(env.get("APP_MAX_WORK_MS", cls.max_work_ms)),
             trusted_proxy_hops=int(env.get("APP_TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops)),
             database_url=env.get("DATABASE_URL", cls.database_url).strip(),
-            db_pool_size=int(env.get("APP_DB_POOL_SIZE") or cls.db_pool_size),
-            db_pool_timeout=float(env.get("APP_DB_POOL_TIMEOUT") or cls.db_pool_timeout),
+            upstream_url=env.get("UPSTREAM_URL", cls.upstream_url).strip().rstrip("/"),
+            pool_size=int(env.get("APP_POOL_SIZE") or cls.pool_size),
+            pool_timeout=float(env.get("APP_POOL_TIMEOUT") or cls.pool_timeout),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -60,8 +72,13 @@ class Settings:
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
             # None when no database is configured (app/db.py answers 503 then).
             "DATABASE": (
-                PoolSettings(self.database_url, self.db_pool_size, self.db_pool_timeout)
+                PoolSettings(self.database_url, self.pool_size, self.pool_timeout)
                 if self.database_url
+                else None
+            ),
+            "UPSTREAM": (
+                PoolSettings(self.upstream_url, self.pool_size, self.pool_timeout)
+                if self.upstream_url
                 else None
             ),
             # Metrics, request ids and JSON logs. Only the benchmark turns them off

@@ -211,7 +211,7 @@ def when_ready(server):
         "forwarded_allow_ips": cfg.forwarded_allow_ips,
         "accesslog": cfg.accesslog,
         "metrics_dir": METRICS_DIR,
-        "db_pool_size": int(os.environ["APP_DB_POOL_SIZE"]),
+        "pool_size": int(os.environ["APP_POOL_SIZE"]),
         "pid": os.getpid(),
     }
     sys.stdout.write(json.dumps(resolved) + "\n")

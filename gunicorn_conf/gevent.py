@@ -22,12 +22,13 @@ workers = env_int("WEB_CONCURRENCY", CPUS)
 # Greenlets (simultaneous requests) per process. Each is cheap, but all share one core,
 # so this is a cap against overload, not a throughput knob.
 worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 1000)
-# Database connections per process (app/db.py): bounded, not one per greenlet. Each
+# Connections per process to each service the app waits on (the database, app/db.py; the
+# delay service, app/upstream.py): bounded, not one per greenlet. Each
 # PostgreSQL connection is a server process of its own, and the database runs queries on its
 # own cores, so a thousand connections would not serve a thousand queries faster; 20 per
 # process lets 20 queries wait at once, and further greenlets queue for a free connection for
-# at most APP_DB_POOL_TIMEOUT, then get a 503 (docs/database.md).
-tell_the_app("APP_DB_POOL_SIZE", 20)
+# at most APP_POOL_TIMEOUT, then get a 503 (docs/database.md).
+tell_the_app("APP_POOL_SIZE", 20)
 
 
 # === Hooks: fairness between keep-alive connections ======================================

@@ -21,9 +21,10 @@ workers = env_int("WEB_CONCURRENCY", CPUS)
 # the OS picks who runs next, so their tail stretches well past sync's (the benchmark's
 # "CPU-bound tail" line). For a CPU-heavy app choose sync (deploy/README.md).
 threads = env_int("GUNICORN_THREADS", 32)
-# Database connections per process (app/db.py): one per thread, since every thread may be
-# inside a query at once. Fewer would make threads queue for a connection while holding their
+# Connections per process to each service the app waits on (the database, app/db.py; the
+# delay service, app/upstream.py): one per thread, since every thread may be inside a call
+# at once. Fewer would make threads queue for a connection while holding their
 # request; the cost is workers x threads connections at the database (docs/database.md).
-tell_the_app("APP_DB_POOL_SIZE", threads)
+tell_the_app("APP_POOL_SIZE", threads)
 # Open connections per process, idle keep-alive ones included (nginx's pool among them).
 worker_connections = 1000

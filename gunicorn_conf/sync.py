@@ -17,6 +17,7 @@ worker_class = "sync"
 workers = env_int("WEB_CONCURRENCY", 2 * CPUS + 1)
 # Pinned: with threads > 1 Gunicorn silently swaps the sync worker for gthread.
 threads = 1
-# Database connections per process (app/db.py): a process serves one request at a time, so
-# one connection is never waited for and never idle while the process works.
-tell_the_app("APP_DB_POOL_SIZE", 1)
+# Connections per process to each service the app waits on (the database, app/db.py; the
+# delay service, app/upstream.py): a process serves one request at a time, so one
+# connection is never waited for and never idle while the process works.
+tell_the_app("APP_POOL_SIZE", 1)

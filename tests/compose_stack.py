@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import wait_until
 
 from harness.launch import free_ports
 
@@ -73,6 +74,19 @@ class ComposeStack:
 
     def config(self) -> dict[str, Any]:
         return json.loads(self.compose("config", "--format", "json"))
+
+    def wait_until_healthy(self, timeout: float = 90) -> None:
+        """Every running service healthy again (after a test stopped one): Docker marks a
+        service healthy at its next passing check, so this polls rather than `up --wait`,
+        which gives up at once on a service still marked unhealthy."""
+
+        def healthy() -> bool:
+            running = [s for s in self.services() if s["State"] != "exited"]
+            return all(
+                s["State"] == "running" and s.get("Health") in ("healthy", "") for s in running
+            )
+
+        wait_until(healthy, timeout=timeout, what="every service to be healthy again")
 
 
 def require_docker() -> None:

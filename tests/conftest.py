@@ -27,9 +27,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import protection_switches  # noqa: E402 - needs the path above
+from delay_service import running_delay_service  # noqa: E402 - needs the path above
 
 # Skips and xfails fail the run (the hooks are picked up by name from this module).
 from no_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402, F401
+from postgres import throwaway_postgres  # noqa: E402 - needs the path above
 from recorded_figures import Figures  # noqa: E402 - needs the path above
 
 from harness import launch  # noqa: E402 - needs the path above
@@ -87,19 +89,34 @@ def figures() -> Figures:
 
 
 @pytest.fixture(scope="session")
-def native_stack(tmp_path_factory) -> launch.Running:
+def session_postgres():
+    """A throwaway PostgreSQL for the session's native stack (tests/postgres.py)."""
+    with throwaway_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def session_delay():
+    """The delay service for the session's native stack (tests/delay_service.py)."""
+    with running_delay_service() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def native_stack(tmp_path_factory, session_postgres, session_delay) -> launch.Running:
     """Real nginx + the three real Gunicorn setups on free loopback ports, started once per
-    session with the launcher users run (tools/native_stack.py); with a protection switched
-    off in its own copy of the config when the protections tier asks
-    (tests/protection_switches.py)."""
+    session with the launcher users run (tools/native_stack.py), with what they call as in
+    the compose stack (PostgreSQL, the delay service); with a protection switched off in its
+    own copy of the config when the protections tier asks (tests/protection_switches.py)."""
     if shutil.which("nginx") is None:
         pytest.fail(
             "nginx is not installed: this tier needs a real nginx (Debian: apt-get install nginx)"
         )
     scratch = tmp_path_factory.mktemp("native")
+    services = {"DATABASE_URL": session_postgres.url, "UPSTREAM_URL": session_delay.url}
     with launch.native_stack(
         scratch / "stack.log",
-        env=protection_switches.gunicorn_env(),
+        env={**services, **protection_switches.gunicorn_env()},
         nginx_source=protection_switches.nginx_source(scratch),
     ) as stack:
         yield stack

@@ -13,6 +13,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -108,3 +109,16 @@ def postgres_server(folder: Path, max_connections: int = MAX_CONNECTIONS) -> Ite
         # A test may have stopped it already.
         with suppress(subprocess.CalledProcessError):
             server.stop("immediate")
+
+
+@contextmanager
+def throwaway_postgres(**settings) -> Iterator[Postgres]:
+    """postgres_server() in a new temporary folder, removed afterwards. Not pytest's tmp_path:
+    its folders are private to the test user, and PostgreSQL runs as its own user when the
+    tests run as root."""
+    folder = Path(tempfile.mkdtemp(prefix="postgres-"))
+    try:
+        with postgres_server(folder, **settings) as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -560,7 +560,34 @@ def block_database_limits(src: Sources, doc: str) -> str:
     )
 
 
+def block_upstream(src: Sources, doc: str) -> str:
+    """The delay service: overlap per setup, a busy pool, the service stopped, natively and in
+    compose."""
+    rows = {setup: src.test(f"upstream.simultaneous.{setup}") for setup in SETUPS}
+    busy = src.test("upstream.pool_exhausted.gevent")
+    outage, compose = src.test("upstream.outage"), src.test("e2e.upstream.outage")
+    first = rows["sync"]
+    overlap = "; ".join(
+        f"{setup} {row['max_in_flight']} at once, all answered in {num(row['wall_seconds'])} s"
+        for setup, row in rows.items()
+    )
+    return (
+        f"- {first['requests']} simultaneous `/api/upstream?ms={first['ms']}` through nginx: "
+        f"{overlap}.\n"
+        f"- Pool busy (gevent, 60 simultaneous 2.5 s calls, pool timeout 1 s): "
+        f"{busy['served']} served, {busy['refused']} answered 503 `upstream_busy`, the slowest "
+        f"refusal after {num(busy['slowest_refusal_seconds'])} s.\n"
+        f"- Service stopped: natively {outage['answered_503']} calls answered 503 "
+        f"`upstream_unavailable`, the slowest after {num(outage['slowest_503_seconds'])} s; in "
+        f"compose (`docker compose stop delay`) {compose['answered_503']}, the slowest after "
+        f"{num(compose['slowest_503_seconds'])} s (the name lookup's 1 s bound, `dns_opt` in "
+        f"docker-compose.yml); `/readyz` stayed 200; started again, calls "
+        f"succeeded with no app restart ({link(TESTS, doc)})."
+    )
+
+
 BLOCKS: dict[str, Callable[[Sources, str], str]] = {
+    "upstream": block_upstream,
     "database-overlap": block_database_overlap,
     "database-limits": block_database_limits,
     "database-driver": block_database_driver,

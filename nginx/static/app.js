@@ -180,7 +180,9 @@ async function runTimeline(event) {
   const form = event.target;
   const setups = selectedSetups(form);
   if (!setups.length) { setStatus("run-status", "Pick at least one setup."); return; }
-  const work = form.elements.work.value;
+  // An endpoint, with any fixed parameter of its own: "io", "db?driver=psycopg2", ...
+  const [endpoint, fixed] = form.elements.work.value.split("?");
+  const params = fixed ? `${fixed}&` : "";
   const ms = Number(form.elements.ms.value);
   const count = Number(form.elements.count.value);
   const results = document.getElementById("results");
@@ -191,7 +193,7 @@ async function runTimeline(event) {
     for (const setup of setups) {  // one setup at a time, so they never compete for CPU
       setStatus("run-status", `Sending ${count} requests to ${setup}…`);
       const urls = Array.from({ length: count }, (_, i) =>
-        `${originFor(i)}/${setup}/api/${work}?ms=${ms}&r=${randomToken()}`);
+        `${originFor(i)}/${setup}/api/${endpoint}?${params}ms=${ms}&r=${randomToken()}`);
       const answers = await fireSimultaneously(urls);
       const section = document.createElement("section");
       section.className = "setup-result";

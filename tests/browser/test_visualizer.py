@@ -87,3 +87,31 @@ def test_the_isolation_panel_shows_flask_g_intact_and_the_global_clobbered(page,
     assert clobbered[("sync", "module_global")] == 0
     page.screenshot(path=str(screenshots / "isolation.png"), full_page=True)
     assert page.problems == [], json.dumps(page.problems)
+
+
+def run_on_gevent(page, work: str) -> tuple[list, dict]:
+    """Pick gevent alone and a workload from the form, send the default ten requests."""
+    for setup in ("sync", "gthread"):
+        page.uncheck(f"input[name=setup][value={setup}]")
+    page.check(f"input[name=work][value='{work}']")
+    page.click("#run-button")
+    page.wait_for_selector(
+        "section.setup-result[data-setup=gevent][data-max-in-flight]", timeout=RESULT_TIMEOUT_MS
+    )
+    bars, section, _ = drawn(page, "gevent")
+    return bars, section
+
+
+def test_the_page_shows_a_driver_that_blocks_gevent_next_to_one_that_does_not(page, screenshots):
+    """The database workload, picked in the form: ten 300 ms PostgreSQL waits on gevent
+    overlap with psycopg 3, and go one per process with psycopg2 (its waits are in C)."""
+    bars, section = run_on_gevent(page, "db")
+    assert max_in_flight((start, end) for start, end, _ in bars) == 10
+    assert int(section["waves"]) == 1
+
+    bars, section = run_on_gevent(page, "db?driver=psycopg2")
+    processes = int(section["processes"])
+    assert max_in_flight((start, end) for start, end, _ in bars) <= processes
+    assert int(section["waves"]) >= 10 // processes
+    page.screenshot(path=str(screenshots / "visualizer-psycopg2.png"), full_page=True)
+    assert page.problems == []

@@ -13,12 +13,20 @@ from harness.launch import SETUPS, boot_configs, gunicorn_slots
 from loadtest.evidence import simultaneous_get
 
 APP_SERVICES = [f"app-{setup}" for setup in SETUPS]
+# What the apps wait on: PostgreSQL and the delay service (docs/database.md).
+DEPENDENCIES = ["db", "delay"]
 
 
 def test_every_service_is_up_and_healthy(compose_stack):
     print(f"\ndocker compose up --wait (images built): {compose_stack.up_seconds:.1f} s")
     services = {s["Service"]: s for s in compose_stack.services()}
-    assert set(services) == {*APP_SERVICES, "db", "nginx", "locust-master", "locust-worker"}
+    assert set(services) == {
+        *APP_SERVICES,
+        *DEPENDENCIES,
+        "nginx",
+        "locust-master",
+        "locust-worker",
+    }
     for name, service in services.items():
         assert service["State"] == "running", name
         assert service["Health"] == "healthy", name
@@ -43,7 +51,7 @@ def test_only_nginx_and_the_locust_ui_are_published_and_only_on_loopback(compose
 
 
 def test_no_container_runs_as_root(compose_stack):
-    for service in ["nginx", *APP_SERVICES, "db", "locust-master", "locust-worker"]:
+    for service in ["nginx", *APP_SERVICES, *DEPENDENCIES, "locust-master", "locust-worker"]:
         uid = compose_stack.compose("exec", "-T", service, "id", "-u").strip()
         assert uid != "0", service
 
@@ -56,7 +64,7 @@ def test_every_container_is_hardened(compose_stack):
             ["docker", "inspect", *ids], capture_output=True, text=True, check=True
         ).stdout
     )
-    assert len(inspected) == 7
+    assert len(inspected) == 8
     for container in inspected:
         name, host = container["Name"], container["HostConfig"]
         assert container["Config"]["User"] not in ("", "0", "root", "0:0"), name
@@ -66,10 +74,10 @@ def test_every_container_is_hardened(compose_stack):
         assert host["Privileged"] is False, name
 
 
-def test_the_apps_and_the_database_are_unreachable_except_through_nginx(compose_stack):
+def test_the_apps_and_what_they_call_are_unreachable_except_through_nginx(compose_stack):
     config = compose_stack.config()
     assert config["networks"]["app"]["internal"] is True
-    for service in [*APP_SERVICES, "db"]:
+    for service in [*APP_SERVICES, *DEPENDENCIES]:
         assert not config["services"][service].get("ports")
         assert set(config["services"][service]["networks"]) == {"app"}
 

@@ -109,7 +109,7 @@ def test_the_stack_rides_out_a_database_outage(compose_stack, figures):
     recovered = time.monotonic() - back
     # Nothing restarted the apps, and the stack is whole again for the tests after this one.
     assert {s: started(compose_stack, f"app-{s}") for s in SETUPS} == started_at
-    compose_stack.compose("up", "--wait", "--no-recreate", "--detach")
+    compose_stack.wait_until_healthy()
     figures(
         "e2e.database.outage",
         answered_503=len(outage),

@@ -4,36 +4,20 @@ process's pool, a pool kept busy past its timeout, and the database going away a
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import requests
 from helpers import wait_until
-from postgres import postgres_server
+from postgres import throwaway_postgres
 
 from harness import launch
 from loadtest.evidence import simultaneous_get, summarize
 
 # 20 requests that each wait 300 ms in PostgreSQL, all sent at once (issue 18's measurement).
 SIMULTANEOUS, QUERY_MS = 20, 300
-# The pool timeout the exhaustion and outage tests run with (APP_DB_POOL_TIMEOUT), seconds.
+# The pool timeout the exhaustion and outage tests run with (APP_POOL_TIMEOUT), seconds.
 POOL_TIMEOUT = 1.0
-
-
-@contextmanager
-def throwaway_postgres(**settings):
-    # Not pytest's tmp_path: its folders are private to the test user, and PostgreSQL runs as
-    # its own user when the tests run as root.
-    folder = Path(tempfile.mkdtemp(prefix="postgres-"))
-    try:
-        with postgres_server(folder, **settings) as server:
-            yield server
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +29,14 @@ def postgres():
 @pytest.fixture(scope="module")
 def db_stack(postgres, tmp_path_factory):
     scratch = tmp_path_factory.mktemp("db")
-    env = {"DATABASE_URL": postgres.url, "APP_DB_POOL_TIMEOUT": str(POOL_TIMEOUT)}
+    env = {"DATABASE_URL": postgres.url, "APP_POOL_TIMEOUT": str(POOL_TIMEOUT)}
     with launch.native_stack(scratch / "stack.log", env=env) as running:
         yield running
 
 
 def test_each_setup_sizes_its_pool_to_what_a_process_serves_at_once(db_stack):
     configs = db_stack.configs()
-    assert {s: configs[s]["db_pool_size"] for s in launch.SETUPS} == {
+    assert {s: configs[s]["pool_size"] for s in launch.SETUPS} == {
         "sync": 1,  # one request at a time per process
         "gthread": configs["gthread"]["threads"],  # one per thread
         "gevent": 20,  # bounded: not one per greenlet (gunicorn_conf/gevent.py says why)
@@ -65,7 +49,7 @@ def test_a_query_answers_with_the_connection_it_used(db_stack, setup):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["work"] == "db" and body["worker_class"] == setup
-    assert body["db"]["pool_size"] == db_stack.configs()[setup]["db_pool_size"]
+    assert body["db"]["pool_size"] == db_stack.configs()[setup]["pool_size"]
     assert body["db"]["backend_pid"] > 0 and body["db"]["database_connections"] >= 1
 
 
@@ -210,7 +194,7 @@ def test_pools_adding_up_past_max_connections_are_named_in_the_503(tmp_path, fig
     with throwaway_postgres(max_connections=4) as small:
         env = {
             "DATABASE_URL": small.url,
-            "APP_DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
+            "APP_POOL_TIMEOUT": str(POOL_TIMEOUT),
             "WEB_CONCURRENCY": "1",
         }
         with launch.gunicorn("gthread", tmp_path / "gthread.log", env=env) as server:

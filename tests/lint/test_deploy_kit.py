@@ -20,6 +20,7 @@ DOCKERFILES = [
     "app/Dockerfile",
     "nginx/Dockerfile",
     "loadtest/Dockerfile",
+    "delay/Dockerfile",
     "tests/Dockerfile",
     ".ci/prometheus-standin/Dockerfile",
     ".ci/postgres-standin/Dockerfile",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.db import PoolSettings
+from app.settings import PoolSettings
 
 
 @pytest.fixture()
@@ -65,7 +65,9 @@ def test_io_and_cpu_default_to_100_ms_when_ms_is_missing(client):
     assert client.get("/api/io").get_json()["ms"] == 100
 
 
-@pytest.mark.parametrize("endpoint", ["/api/io", "/api/cpu", "/api/db", "/api/isolation?token=t&"])
+@pytest.mark.parametrize(
+    "endpoint", ["/api/io", "/api/cpu", "/api/db", "/api/upstream", "/api/isolation?token=t&"]
+)
 @pytest.mark.parametrize(
     "value",
     ["abc", "-1", "10001", "1.5", "", "1e3", "%20", "99999999999", "NaN", "0x10", "+5", "١٢"],
@@ -294,3 +296,20 @@ def test_observability_can_be_switched_off_to_measure_its_cost():
     assert client.get("/metrics").status_code == 404
     # Errors stay JSON: that is the API, not observability.
     assert client.get("/no-such-page").get_json()["error"] == "not_found"
+
+
+def test_upstream_without_a_service_is_a_503_that_says_so(client):
+    response = client.get("/api/upstream?ms=1")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.get_json()["error"] == "upstream_not_configured"
+
+
+def test_an_unreachable_upstream_is_a_fast_503_and_the_app_stays_ready():
+    """Nothing listens on port 1. Unlike the database, readiness does not depend on it."""
+    unreachable = PoolSettings("http://127.0.0.1:1", 1, 0.3)
+    client = create_app({"TESTING": True, "UPSTREAM": unreachable}).test_client()
+    response = client.get("/api/upstream?ms=1")
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "upstream_unavailable"
+    assert client.get("/readyz").status_code == 200

@@ -80,11 +80,11 @@ def test_one_knob_names_the_app_every_setup_serves(setup):
 
 
 def pool_size_handed_to_the_app(setup: str, **env: str) -> int:
-    """APP_DB_POOL_SIZE as the config module leaves it for the app (gunicorn_conf/base.py's
+    """APP_POOL_SIZE as the config module leaves it for the app (gunicorn_conf/base.py's
     tell_the_app): what Gunicorn's workers inherit."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "APP_DB"))}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "APP_POOL"))}
     environ.update(env)
-    code = f"import os, gunicorn_conf.{setup}; print(os.environ['APP_DB_POOL_SIZE'])"
+    code = f"import os, gunicorn_conf.{setup}; print(os.environ['APP_POOL_SIZE'])"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=environ, cwd=ROOT
     )
@@ -98,7 +98,7 @@ def test_each_setup_hands_the_app_a_pool_as_big_as_what_a_process_serves_at_once
     assert pool_size_handed_to_the_app("gthread", GUNICORN_THREADS="4") == 4
     assert pool_size_handed_to_the_app("gevent") == 20
     for setup in SETUPS:  # the operator's own value wins
-        assert pool_size_handed_to_the_app(setup, APP_DB_POOL_SIZE="7") == 7
+        assert pool_size_handed_to_the_app(setup, APP_POOL_SIZE="7") == 7
 
 
 def test_gunicorns_json_access_log_can_be_switched_on():
