@@ -39,11 +39,29 @@ import psutil
 
 from gunicorn_conf.cpus import usable_cpus
 from harness import launch
+from harness.postgres import throwaway_postgres
 from harness.runner import locust_ceiling, locust_rate
-from harness.targets import BARE_FLASK, CPU_MS, IO_MS, NGINX_STATIC, OBSERVABILITY_OFF, checks
+from harness.targets import (
+    BARE_FLASK,
+    CPU_MS,
+    DB_MS,
+    IO_MS,
+    NGINX_STATIC,
+    OBSERVABILITY_OFF,
+    checks,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = {"hello": "/api/whoami", "io": f"/api/io?ms={IO_MS}", "cpu": f"/api/cpu?ms={CPU_MS}"}
+WORKLOADS = {
+    "hello": "/api/whoami",
+    "io": f"/api/io?ms={IO_MS}",
+    "cpu": f"/api/cpu?ms={CPU_MS}",
+    # A real wait: PostgreSQL's, through each worker's connection pool (app/db.py). Only the
+    # three setups take part (the peers serve the same app, but it is their pools, not ours).
+    "db": f"/api/db?ms={DB_MS}",
+}
+SETUP_WORKLOADS = tuple(WORKLOADS)
+PEER_WORKLOADS = ("hello", "io", "cpu")
 # Apps each setup's config also serves, for the per-request cost targets (harness/targets.py).
 VARIANTS = {
     OBSERVABILITY_OFF: 'app:create_app({"OBSERVABILITY": False})',
@@ -60,12 +78,14 @@ class Contender:
     base: str  # URL prefix the workload paths are appended to
     cpu: Callable[[], float]  # CPU seconds the server has used so far
     slots: int | None = None  # requests it serves at once (None: unbounded / n.a.)
+    # Database connections its processes may hold together (workers x pool; setups only).
+    pool_slots: int | None = None
     # A ceiling answers one fixed path, on the hello workload only; the others serve the app.
     fixed_path: str | None = None
     probe: str = "/readyz"  # answered once the server is idle (wait_until_idle)
     # Measured on these workloads only, and only at the run's highest connection count when
     # top_only: the variants exist for one target each, judged there.
-    workloads: tuple[str, ...] = tuple(WORKLOADS)
+    workloads: tuple[str, ...] = PEER_WORKLOADS
     top_only: bool = False
 
     def takes_part_in(self, workload: str, connections: int, top: int) -> bool:
@@ -164,9 +184,14 @@ def run_wrk(
 
 
 def contenders(
-    stack: ExitStack, logs: Path, docker: bool = True, idle_seconds: int = 60
+    stack: ExitStack,
+    logs: Path,
+    docker: bool = True,
+    idle_seconds: int = 60,
+    database_url: str = "",
 ) -> tuple[list[Contender], dict[str, Any] | None]:
-    """Every server, started; and, with docker, what the compose stack costs idle."""
+    """Every server, started; and, with docker, what the compose stack costs idle. The three
+    setups query ``database_url`` on the db workload."""
 
     # "Direct" and "via nginx" hit the very same Gunicorn processes, so the difference
     # between them is the nginx hop alone. Every server logs to a file, none through a
@@ -180,12 +205,20 @@ def contenders(
 
     direct = {
         setup: stack.enter_context(
-            launch.gunicorn(setup, logs / f"{setup}.log", env=metrics_env(setup))
+            launch.gunicorn(
+                setup,
+                logs / f"{setup}.log",
+                env={**metrics_env(setup), "DATABASE_URL": database_url},
+            )
         )
         for setup in launch.SETUPS
     }
     slots = {
         setup: launch.gunicorn_slots(running.configs()[setup]) for setup, running in direct.items()
+    }
+    pool_slots = {
+        setup: running.configs()[setup]["workers"] * running.configs()[setup]["pool_size"]
+        for setup, running in direct.items()
     }
     app_ports = {
         setup: int(running.base_url.rsplit(":", 1)[1]) for setup, running in direct.items()
@@ -222,6 +255,8 @@ def contenders(
                 direct[setup].base_url,
                 process_tree_cpu(direct[setup].process.pid),
                 slots[setup],
+                pool_slots[setup],
+                workloads=SETUP_WORKLOADS,
             )
         )
         # CPU of the nginx path: nginx's tree only (the Gunicorn share shows in the direct row).
@@ -232,6 +267,8 @@ def contenders(
                 proxy.load_url + f"/{setup}",
                 proxy_cpu,
                 slots[setup],
+                pool_slots[setup],
+                workloads=SETUP_WORKLOADS,
             )
         )
         # The same config serving the app without its observability, and a bare Flask app:
@@ -356,7 +393,17 @@ def measure(args) -> dict[str, Any]:
     }
     users = max(args.connections)
     with ExitStack() as stack:
-        every, idle = contenders(stack, logs, docker=args.docker, idle_seconds=args.idle_seconds)
+        # The db workload's PostgreSQL: a throwaway one, on loopback, for this run only.
+        database_url = (
+            stack.enter_context(throwaway_postgres()).url if "db" in args.workloads else ""
+        )
+        every, idle = contenders(
+            stack,
+            logs,
+            docker=args.docker,
+            idle_seconds=args.idle_seconds,
+            database_url=database_url,
+        )
         nginx_load_url = next(c.base for c in every if c.name == NGINX_STATIC)
         found = [c for c in every if not args.contenders or c.name in args.contenders]
         for round_no in range(args.rounds):
@@ -425,6 +472,7 @@ def measure(args) -> dict[str, Any]:
                 "server_cpu": middle["server_cpu"],
                 "client_cpu": middle["client_cpu"],
                 "slots": by_name[name].slots,
+                "pool_slots": by_name[name].pool_slots,
             }
         )
     locust = {key: middle_run(runs) for key, runs in locust_samples.items() if runs}

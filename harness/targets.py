@@ -17,6 +17,7 @@ from gunicorn_conf import SETUPS
 from harness.runner import NEAR_CEILING
 
 IO_MS, CPU_MS = 50, 5
+DB_MS = IO_MS  # the db workload's wait in PostgreSQL: the same as io's sleep, to compare
 NGINX_STATIC = "nginx-static"  # the ceiling contender: nginx answering /healthz itself
 # The app variants each setup's config also serves (harness/bench.py's VARIANTS).
 OBSERVABILITY_OFF = "observability off"
@@ -130,6 +131,30 @@ def io_bound_near_its_bound(runs: Runs, setup: str) -> Check:
         f"{row['rps']:g} req/s = {row['rps'] / capped:.0%} of {capped:g}{cap_note}; "
         f"slots {row['slots']} / {IO_MS} ms = {bound:g}; max/min {stable:.2f}" + latency_note,
         row["rps"] >= 0.95 * capped and stable <= 1.1,
+    )
+
+
+def db_bound_near_its_bound(runs: Runs, setup: str) -> Check:
+    """Database-bound: a setup serves near its pools' connections / query time (a request
+    holds one connection for its whole query), capped by what its server can serve at once
+    and by the CPU (its hello rate through the same path), with no errors."""
+    target = f"db-bound {setup} via nginx, {runs.top} connections >= 90 % of its bound, no errors"
+    keys = ((f"nginx→{setup}", "db"), (f"nginx→{setup}", "hello"))
+    found = runs.need(*keys)
+    if found is None or not found[0].get("pool_slots"):
+        return runs.missing(target, *keys)
+    row, hello = found
+    at_once = min(row["pool_slots"], row["slots"] or runs.top, runs.top)
+    bound = at_once / (DB_MS / 1000)
+    capped = min(bound, hello["rps"])
+    cap_note = f" (CPU cap: {hello['rps']:g} on hello)" if capped < bound else ""
+    return Check(
+        target,
+        f"{row['rps']:g} req/s = {row['rps'] / capped:.0%} of {capped:g}{cap_note}; "
+        f"{at_once} connections at once (pools {row['pool_slots']}, server slots "
+        f"{row['slots']}) / {DB_MS} ms = {bound:g}; {row['errors']} errors; p99 "
+        f"{row['p99_ms']} ms",
+        row["rps"] >= 0.9 * capped and row["errors"] == 0,
     )
 
 
@@ -475,6 +500,7 @@ def setup_rows(runs: Runs, workload: str) -> list[Row]:
 def _every_target(runs: Runs) -> Iterator[Check]:
     per_setup: list[Callable[[Runs, str], Check]] = [
         io_bound_near_its_bound,
+        db_bound_near_its_bound,
         observability_tax,
         holds_its_own_against_bare_flask,
         docker_tax,

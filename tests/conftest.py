@@ -31,10 +31,10 @@ from delay_service import running_delay_service  # noqa: E402 - needs the path a
 
 # Skips and xfails fail the run (the hooks are picked up by name from this module).
 from no_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402, F401
-from postgres import throwaway_postgres  # noqa: E402 - needs the path above
 from recorded_figures import Figures  # noqa: E402 - needs the path above
 
 from harness import launch  # noqa: E402 - needs the path above
+from harness.postgres import throwaway_postgres  # noqa: E402 - needs the path above
 
 _FIGURES = Figures()
 # Screenshots land here, where CI output can be inspected (artifacts/ is git-ignored).
@@ -90,7 +90,7 @@ def figures() -> Figures:
 
 @pytest.fixture(scope="session")
 def session_postgres():
-    """A throwaway PostgreSQL for the session's native stack (tests/postgres.py)."""
+    """A throwaway PostgreSQL for the session's native stack (harness/postgres.py)."""
     with throwaway_postgres() as server:
         yield server
 

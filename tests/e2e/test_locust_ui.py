@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import requests
 from helpers import wait_for_locust_to_stop, wait_until
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from harness.launch import SETUPS, boot_configs
 
 APP_SERVICES = [f"app-{setup}" for setup in SETUPS]
 IO_MS, USERS = 300, 20
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 # Answers to wait for before reading the tab: a few rounds of every user's request.
 ANSWERS = 3 * USERS
 
@@ -62,10 +64,35 @@ def form_values(page) -> dict[str, str]:
     )
 
 
-def start_from_the_form(page, setup: str) -> None:
+FORM_OR_NEW = "form input[name=userCount], button:has-text('New')"
+
+
+def wait_for_the_form_or_new(page, ui: str) -> None:
+    """Whichever the page shows once rendered: the form (no run yet) or the "New" button (after
+    one). CI runs with two workers twice saw neither for 30 s after a stop and a reload, with
+    the master stopped; what the page and the master said then is kept for the next look,
+    and the page is loaded once more before the test gives up."""
+    try:
+        page.wait_for_selector(FORM_OR_NEW, timeout=30_000)
+        return
+    except PlaywrightTimeout:
+        stats = requests.get(f"{ui}/stats/requests", timeout=5).json()
+        seen = {
+            "master": stats.get("state"),
+            "workers": [w.get("state") for w in stats.get("workers") or []],
+            "page problems": list(page.problems),
+            "buttons": page.eval_on_selector_all("button", "bs => bs.map(b => b.innerText)"),
+        }
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "locust-neither-form-nor-new.png"), full_page=True)
+        print(f"Locust's page showed neither its form nor New after 30 s: {seen}")
+    page.reload()
+    page.wait_for_selector(FORM_OR_NEW, timeout=30_000)
+
+
+def start_from_the_form(page, setup: str, ui: str) -> None:
     """Fill in Locust's own form (the first one, or the "New" dialog after a run) and start."""
-    # Whichever the page shows once rendered: the form (no run yet) or the "New" button.
-    page.wait_for_selector("form input[name=userCount], button:has-text('New')")
+    wait_for_the_form_or_new(page, ui)
     if not page.is_visible("form input[name=userCount]"):
         page.get_by_role("button", name="New").click()
         page.wait_for_selector("form input[name=userCount]")
@@ -107,8 +134,8 @@ def run_and_read(
 ) -> tuple[dict, dict[str, str]]:
     """Start IoBound on ``setup`` from the form, read the tab while it runs, then the JSON
     route's figures, and stop it."""
-    start_from_the_form(page, setup)
     ui = compose_stack.locust_url
+    start_from_the_form(page, setup, ui)
 
     def figures(least: int):
         # The JSON route answers while the test runs: polled here until the answers arrive.

@@ -25,8 +25,8 @@ print(established - waiting)
 
 def test_stopping_an_app_container_drains_its_request_in_flight(compose_stack, figures):
     """Gunicorn is PID 1 and gets SIGTERM itself: `docker compose stop` lets a long request
-    finish and the container exits 0 by graceful drain, not 137 by SIGKILL. This file sorts
-    last in the tier because this test stops a service."""
+    finish and the container exits 0 by graceful drain, not 137 by SIGKILL. The service is
+    started again afterwards, for the tests that run after this one."""
     result = {}
 
     def long_request():
@@ -59,6 +59,8 @@ def test_stopping_an_app_container_drains_its_request_in_flight(compose_stack, f
         check=True,
     ).stdout.strip()
     print(f"\ncompose stop app-sync: request {result}, exit code {exit_code}, {stop_seconds:.1f} s")
+    compose_stack.compose("start", "app-sync")
+    compose_stack.wait_until_healthy()
     assert result == {"status": 200}
     assert exit_code == "0"
     assert stop_seconds < 30  # drained, not the 40 s grace period ending in SIGKILL

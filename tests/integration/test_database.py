@@ -1,5 +1,5 @@
 """Real database I/O: the native stack (nginx + the three Gunicorn setups) against a real
-PostgreSQL (tests/postgres.py), through /api/db (app/db.py): what each setup overlaps, each
+PostgreSQL (harness/postgres.py), through /api/db (app/db.py): what each setup overlaps, each
 process's pool, a pool kept busy past its timeout, and the database going away and back."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import time
 import pytest
 import requests
 from helpers import wait_until
-from postgres import throwaway_postgres
 
 from harness import launch
+from harness.postgres import throwaway_postgres
 from loadtest.evidence import simultaneous_get, summarize
 
 # 20 requests that each wait 300 ms in PostgreSQL, all sent at once (issue 18's measurement).

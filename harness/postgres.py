@@ -1,9 +1,9 @@
-"""A throwaway PostgreSQL server for the tests: a fresh cluster in a temporary folder, on a free
-loopback port, started and stopped with PostgreSQL's own tools (Debian's `postgresql`
-package; the test-runner image installs it). Stoppable and restartable mid-test, for the
-database-outage tests.
+"""A throwaway PostgreSQL server for the tests and the benchmark: a fresh cluster in a temporary
+folder, on a free loopback port, started and stopped with PostgreSQL's own tools (Debian's
+`postgresql` package; the test-runner image installs it). Stoppable and restartable mid-test,
+for the database-outage tests.
 
-PostgreSQL refuses to run as root; when the tests run as root (CI's container does), the
+PostgreSQL refuses to run as root; when this runs as root (CI's test container does), the
 server runs as the package's `postgres` user, which owns the folder.
 """
 
