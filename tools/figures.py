@@ -363,6 +363,32 @@ def block_decision_guide(src: Sources, doc: str) -> str:
     )
 
 
+def block_decision_guide_database(src: Sources, doc: str) -> str:
+    """The database-heavy row: which class, driver and pool, from the real-PostgreSQL tests
+    (the benchmark's db rows join it once a full run has them)."""
+    rows = {setup: src.test(f"database.simultaneous.{setup}") for setup in SETUPS}
+    wrong = src.test("database.psycopg2.gevent")
+    busy = src.test("database.pool_exhausted.gevent")
+    first = rows["sync"]
+    return (
+        "| workload | pick | why, in numbers |\n|---|---|---|\n"
+        f"| database-heavy (`/api/db`, a real PostgreSQL) | **gthread** (a pool of `threads` "
+        f"connections per process) or **gevent** with a driver that waits in Python (psycopg 3; "
+        f"a bounded pool, 20 per process) — never gevent with one that waits in C | "
+        f"{first['requests']} simultaneous {first['ms']} ms queries: gthread "
+        f"{rows['gthread']['max_in_flight']} at once ({num(rows['gthread']['wall_seconds'])} s), "
+        f"gevent {rows['gevent']['max_in_flight']} ({num(rows['gevent']['wall_seconds'])} s), sync "
+        f"{rows['sync']['max_in_flight']} ({num(rows['sync']['wall_seconds'])} s); gevent with "
+        f"psycopg2 and no psycogreen: {wrong['max_in_flight']} at once, "
+        f"{num(wrong['wall_seconds'])} s. Pool: what a process serves at once, every process of "
+        f"every replica within `max_connections`; past the pool a request waits the pool timeout "
+        f"and gets a 503 ({busy['refused']} of {busy['sent']} in the busy-pool test, the slowest "
+        f"after {num(busy['slowest_refusal_seconds'])} s) |\n\n"
+        f"From the integration tests against a real PostgreSQL ({link(TESTS, doc)}); "
+        f"[docs/database.md](../docs/database.md) has the arithmetic."
+    )
+
+
 def block_sync_waves(src: Sources, doc: str) -> str:
     sync = src.report["timelines"]["sync"]
     workers = len({body["pid"] for body in sync})
@@ -603,6 +629,7 @@ BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "reliability-faults": block_reliability_faults,
     "reliability-hostile": block_reliability_hostile,
     "decision-guide": block_decision_guide,
+    "decision-guide-database": block_decision_guide_database,
     "sync-waves": block_sync_waves,
 }
 
