@@ -11,7 +11,6 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app import db, isolation, params, request_id, upstream, work
-from app.errors import ApiError
 from app.serving import execution_context
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -72,11 +71,6 @@ def cpu_bound() -> ResponseReturnValue:
     return jsonify(evidence(started_at, work="cpu", ms=ms, iterations=iterations))
 
 
-# Seconds a client is asked to wait before retrying a request the database or the upstream
-# service could not serve.
-RETRY_AFTER = 1
-
-
 @bp.get("/db")
 def db_bound() -> ResponseReturnValue:
     """Wait on PostgreSQL (``pg_sleep``) through this process's connection pool: real I/O on
@@ -85,12 +79,7 @@ def db_bound() -> ResponseReturnValue:
     started_at = time.time()
     ms = _ms_arg()
     driver = params.choice_arg("driver", db.DRIVERS)
-    try:
-        result = db.wait_like_an_app(current_app.config["DATABASE"], ms, driver)
-    except db.Unavailable as exc:
-        raise ApiError(
-            503, exc.error, exc.message, headers={"Retry-After": str(RETRY_AFTER)}
-        ) from exc
+    result = db.wait_like_an_app(current_app.config["DATABASE"], ms, driver)
     return jsonify(evidence(started_at, work="db", ms=ms, **result))
 
 
@@ -100,12 +89,7 @@ def upstream_bound() -> ResponseReturnValue:
     this process's connection pool (app/upstream.py)."""
     started_at = time.time()
     ms = _ms_arg()
-    try:
-        result = upstream.call_like_an_app(current_app.config["UPSTREAM"], ms)
-    except db.Unavailable as exc:
-        raise ApiError(
-            503, exc.error, exc.message, headers={"Retry-After": str(RETRY_AFTER)}
-        ) from exc
+    result = upstream.call_like_an_app(current_app.config["UPSTREAM"], ms)
     return jsonify(evidence(started_at, work="upstream", ms=ms, **result))
 
 

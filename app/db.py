@@ -24,7 +24,7 @@ then holds the whole worker process, so simultaneous queries run one after anoth
 docs and tests measure the difference (docs/database.md, "gevent and the driver"). It is
 imported only when asked for.
 
-Every failure a client can see is a :class:`Unavailable` (the view answers 503 with
+Every failure a client can see is an :class:`app.errors.Unavailable` (a JSON 503 with
 ``Retry-After``): no database configured, the pool stayed exhausted past ``pool_timeout``,
 or the database cannot be reached. A connection attempt gives up after ``connect_timeout``,
 so a stopped database answers in seconds, never after nginx's 35 s.
@@ -42,6 +42,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from app.errors import Unavailable
 from app.settings import PoolSettings
 
 # Seconds to wait for the database to accept a connection before calling it unreachable.
@@ -54,15 +55,6 @@ _EVIDENCE_QUERY = (
     "SELECT pg_backend_pid(), (SELECT count(*) FROM pg_stat_activity WHERE datname = "
     "current_database())"
 )
-
-
-class Unavailable(Exception):
-    """The database cannot serve this request now; ``error`` is the machine-readable code."""
-
-    def __init__(self, error: str, message: str) -> None:
-        super().__init__(message)
-        self.error = error
-        self.message = message
 
 
 class _RecordedConnection(psycopg.Connection[Any]):

@@ -35,6 +35,18 @@ class ApiError(Exception):
         self.details = details
 
 
+class Unavailable(ApiError):
+    """A service the app waits on (the database, app/db.py; the upstream, app/upstream.py)
+    cannot serve this request now: 503, with ``Retry-After`` so clients back off briefly."""
+
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(
+            503, error, message, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)}
+        )
+
+
 def error_body(status: int, error: str, message: str, **details: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"status": status, "error": error, "message": message}
     body.update(details)

@@ -8,7 +8,7 @@ is lent out, for at most ``pool_timeout``: the same bounded queue as the databas
 a non-blocking pool would open connections past its size and a blocking one without a
 timeout could wait forever.
 
-Failures a client can see are :class:`app.db.Unavailable` (the view answers 503 with
+Failures a client can see are :class:`app.errors.Unavailable` (a JSON 503 with
 ``Retry-After``): no upstream configured, every connection busy past the pool timeout, or
 the service unreachable or too slow. A call's read timeout is the wait it asked for plus a
 margin, so an upstream that hangs costs seconds, never nginx's 35 s.
@@ -24,7 +24,8 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import EmptyPoolError, HTTPError
 
-from app.db import CONNECT_TIMEOUT, Unavailable
+from app.db import CONNECT_TIMEOUT
+from app.errors import Unavailable
 from app.settings import PoolSettings
 
 # Seconds a call may take beyond the wait it asks the upstream for.
