@@ -238,8 +238,11 @@ def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compo
     # gevent: one greenlet per request, and no pool caps it: more in flight than gthread's
     # slots. How many more depends on the client's threads, which share two cores with the
     # stack and do not always start all 100 within one request's 300 ms (79 and 99 seen).
+    # Every request in flight has a greenlet of its own. Not always one per request: a late
+    # request can reuse an idle keep-alive connection from nginx, and so its greenlet (a CI
+    # run saw 99 greenlets for 100 requests).
     gevent_in_flight = int(rows["gevent"][2])
-    assert int(rows["gevent"][5]) == count
+    assert gevent_in_flight <= int(rows["gevent"][5]) <= count
     assert gevent_in_flight > gthread_slots
     assert all(int(row[1]) == count for row in rows.values())
     # ...and read as the Locust UI's Who served tab reads them (loadtest/evidence.py).
