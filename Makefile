@@ -72,8 +72,8 @@ compare: $(VENV)/installed  ## measure APP on PATHS three ways, recommend one, i
 figures: $(VENV)/installed  ## adopt the last test run's figures, rewrite the docs' measured figures
 	$(PYTHON) -m tools.figures --adopt
 
-native: $(VENV)/installed  ## nginx + the three Gunicorn setups without Docker
-	$(PYTHON) -m tools.native_stack
+native: $(VENV)/installed  ## nginx + the three Gunicorn setups without Docker (ARGS=--with-services: + PostgreSQL)
+	$(PYTHON) -m tools.native_stack $(ARGS)
 
 certs:  ## a self-signed development certificate in ./certs
 	tools/make-dev-cert.sh certs

@@ -49,11 +49,12 @@ from app.settings import PoolSettings
 CONNECT_TIMEOUT = 2
 # The shipped driver first; the second is the gevent pitfall, for measuring it.
 DRIVERS = ("psycopg", "psycopg2")
-# The tiny real query each request runs after its wait: which PostgreSQL backend (connection)
-# served it, and how many connections the database has open right now.
-_EVIDENCE_QUERY = (
+# One statement, one round trip: the wait (pg_sleep in FROM runs first: it yields the row),
+# then the tiny real query, which PostgreSQL backend (connection) served it and how many
+# connections the database has open right now.
+_QUERY = (
     "SELECT pg_backend_pid(), (SELECT count(*) FROM pg_stat_activity WHERE datname = "
-    "current_database())"
+    "current_database()) FROM pg_sleep(%s)"
 )
 
 
@@ -130,16 +131,41 @@ def wait_like_an_app(
         return _wait_with_psycopg2(settings, ms)
     asked = time.perf_counter()
     try:
-        with pool(settings).connection() as conn, _holding():
-            waited = time.perf_counter() - asked
-            conn.execute("SELECT pg_sleep(%s)", (ms / 1000,))
-            row = conn.execute(_EVIDENCE_QUERY).fetchone()
+        row, waited = _read_one(settings, _QUERY, (ms / 1000,), asked)
     except PoolTimeout as exc:
         raise _timed_out(settings) from exc
     except psycopg.OperationalError as exc:
         raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
     assert row is not None
     return _report(row, settings, waited, DRIVERS[0])
+
+
+def _read_one(
+    settings: PoolSettings,
+    query: str,
+    params: tuple[Any, ...] = (),
+    asked: float | None = None,
+    timeout: float | None = None,
+) -> tuple[Any, float]:
+    """One row of a read-only ``query`` on a pooled connection, and how long the wait for the
+    connection took. A connection opened before the database restarted is dead, and so,
+    likely, are the pool's other idle ones, which the pool learns only by using them: one
+    failed request each. So a query that fails on its connection has the pool check them all
+    (a send on a dead one fails at once; the pool replaces it) and runs once more: it only
+    reads. A second failure is the database's."""
+    asked = time.perf_counter() if asked is None else asked
+    for attempt in (1, 2):
+        try:
+            with pool(settings).connection(timeout=timeout) as conn, _holding():
+                waited = time.perf_counter() - asked
+                return conn.execute(query, params).fetchone(), waited
+        except PoolTimeout:
+            raise  # no connection came: nothing was tried on one (and it is an OperationalError)
+        except psycopg.OperationalError:
+            if attempt == 2:
+                raise
+            pool(settings).check()
+    raise AssertionError("unreachable")
 
 
 def _report(row: Any, settings: PoolSettings, waited: float, driver: str) -> dict[str, Any]:
@@ -190,8 +216,7 @@ def _wait_with_psycopg2(settings: PoolSettings, ms: int) -> dict[str, Any]:
     try:
         conn.autocommit = True
         with conn.cursor() as cursor:
-            cursor.execute("SELECT pg_sleep(%s)", (ms / 1000,))
-            cursor.execute(_EVIDENCE_QUERY)
+            cursor.execute(_QUERY, (ms / 1000,))
             row = cursor.fetchone()
     except psycopg2.OperationalError as exc:
         broken = True
@@ -224,15 +249,17 @@ _holding = _Holders()
 
 def _timed_out(settings: PoolSettings) -> Unavailable:
     """Why no connection came within the pool's timeout. Requests of this process hold every
-    connection the pool may open: the database is fine, this process is busy. Fewer: the
-    pool could not open the rest, so the database did not accept them."""
-    if _holding.count >= settings.size:
+    connection the pool may open, or the last attempt to open one succeeded (the pool was
+    still opening the rest): the database is fine, this process is busy. Otherwise the
+    database did not accept the connections, and its refusal says why."""
+    failure = _RecordedConnection.last_failure
+    if _holding.count >= settings.size or failure is None:
         return Unavailable(
             "database_busy",
-            f"All {settings.size} database connections of this worker process stayed in use "
-            f"for {settings.timeout:g} s.",
+            f"No database connection of this worker process ({settings.size} at most) came "
+            f"free within {settings.timeout:g} s.",
         )
-    if _refused_for_too_many_connections(_RecordedConnection.last_failure):
+    if _refused_for_too_many_connections(failure):
         return Unavailable(
             "database_connections_exhausted",
             "PostgreSQL refused a new connection: its max_connections is reached. The app's "
@@ -245,8 +272,7 @@ def _timed_out(settings: PoolSettings) -> Unavailable:
 def reachable(settings: PoolSettings, timeout: float) -> bool:
     """For readiness: can this process get a connection and run a query within ``timeout``?"""
     try:
-        with pool(settings).connection(timeout=timeout) as conn:
-            conn.execute("SELECT 1")
+        _read_one(settings, "SELECT 1", timeout=timeout)
     except (PoolTimeout, psycopg.Error):
         return False
     return True

@@ -8,8 +8,22 @@ by the local dev-server launcher, never in a deployed image.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+
+def secret(env: Mapping[str, str], name: str) -> str:
+    """``name`` from the environment, or the contents of the file ``name_FILE`` names (a
+    Docker or Kubernetes secret, systemd's LoadCredential), the convention of the official
+    PostgreSQL image. A file keeps a password out of the environment, which every child
+    process inherits and `docker inspect` shows. Both set is a mistake, and a named file that
+    cannot be read stops the start-up: a wrong setting should fail loudly, not run without."""
+    value, path = env.get(name, "").strip(), env.get(f"{name}_FILE", "").strip()
+    if value and path:
+        raise ValueError(f"set {name} or {name}_FILE, not both")
+    return Path(path).read_text().strip() if path else value
 
 
 @dataclass(frozen=True)
@@ -34,8 +48,9 @@ class Settings:
     # so a direct caller cannot spoof its address. Never more than the proxies you run.
     trusted_proxy_hops: int = 0
     # PostgreSQL for /api/db (app/db.py), as a libpq URL
-    # (postgresql://user:password@host:port/dbname). Empty: no database; /api/db answers 503
-    # and /readyz does not check one.
+    # (postgresql://user:password@host:port/dbname), from DATABASE_URL or from the file
+    # DATABASE_URL_FILE names (secret() above). Empty: no database; /api/db answers 503 and
+    # /readyz does not check one.
     database_url: str = ""
     # The delay service for /api/upstream (app/upstream.py), e.g. http://delay:8000. Empty:
     # /api/upstream answers 503.
@@ -55,7 +70,7 @@ class Settings:
             max_content_length=int(env.get("APP_MAX_CONTENT_LENGTH", cls.max_content_length)),
             max_work_ms=int(env.get("APP_MAX_WORK_MS", cls.max_work_ms)),
             trusted_proxy_hops=int(env.get("APP_TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops)),
-            database_url=env.get("DATABASE_URL", cls.database_url).strip(),
+            database_url=secret(env, "DATABASE_URL"),
             upstream_url=env.get("UPSTREAM_URL", cls.upstream_url).strip().rstrip("/"),
             pool_size=int(env.get("APP_POOL_SIZE") or cls.pool_size),
             pool_timeout=float(env.get("APP_POOL_TIMEOUT") or cls.pool_timeout),

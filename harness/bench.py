@@ -59,9 +59,13 @@ WORKLOADS = {
     # A real wait: PostgreSQL's, through each worker's connection pool (app/db.py). Only the
     # three setups take part (the peers serve the same app, but it is their pools, not ours).
     "db": f"/api/db?ms={DB_MS}",
+    # The same query with no wait: every part of the path works (nginx, the app, the driver,
+    # PostgreSQL's backend) and nothing waits, so its rate is the db workload's CPU cap.
+    "db-nowait": "/api/db?ms=0",
 }
 SETUP_WORKLOADS = tuple(WORKLOADS)
 PEER_WORKLOADS = ("hello", "io", "cpu")
+DB_WORKLOADS = ("db", "db-nowait")
 # Apps each setup's config also serves, for the per-request cost targets (harness/targets.py).
 VARIANTS = {
     OBSERVABILITY_OFF: 'app:create_app({"OBSERVABILITY": False})',
@@ -395,7 +399,9 @@ def measure(args) -> dict[str, Any]:
     with ExitStack() as stack:
         # The db workload's PostgreSQL: a throwaway one, on loopback, for this run only.
         database_url = (
-            stack.enter_context(throwaway_postgres()).url if "db" in args.workloads else ""
+            stack.enter_context(throwaway_postgres()).url
+            if set(DB_WORKLOADS) & set(args.workloads)
+            else ""
         )
         every, idle = contenders(
             stack,
@@ -531,9 +537,20 @@ def markdown(result: dict, meta: dict) -> str:
         f"# Benchmark ({meta['generated']}, {meta['cpus']} CPUs, {meta['seconds']} s runs, "
         f"median of {meta['rounds']} interleaved rounds, wrk)",
         "",
-        "Rerun: `make bench` (writes artifacts/bench/). Every figure below is measured in "
-        "this one run; the targets are ratios between them.",
+        f"Rerun: `{meta.get('command') or 'make bench'}` (writes artifacts/bench/ unless "
+        "--out says otherwise). Every figure below is measured in this one run; the targets "
+        "are ratios between them.",
         "",
+        *(
+            [
+                "A partial run: only the targets whose wording contains "
+                + " or ".join(f"“{word}”" for word in meta["only"])
+                + " are judged; `make bench` judges them all.",
+                "",
+            ]
+            if meta.get("only")
+            else []
+        ),
         "## Targets",
         "",
     ]
@@ -666,6 +683,13 @@ def main(argv: list[str] | None = None) -> int:
         help="measure only these (e.g. gevent nginx→gevent); default: all",
     )
     parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="WORD",
+        help="judge only the targets whose wording contains one of these (e.g. db-bound) for a "
+        "run that measures part of the benchmark; bench.md says which were left out",
+    )
+    parser.add_argument(
         "--render",
         type=Path,
         metavar="BENCH_JSON",
@@ -696,6 +720,9 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "pair_rounds": args.pair_rounds,
         "connections": args.connections,
+        "command": "python -m harness.bench "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "only": args.only,
     }
     write_results(args.out, meta, measure(args))
     return 0
@@ -706,6 +733,8 @@ def write_results(out: Path, meta: dict, result: dict) -> None:
     found = checks(
         result["rows"], result["locust"], meta["cpus"], result.get("idle"), result.get("paired")
     )
+    if meta.get("only"):
+        found = [c for c in found if any(word in c.target for word in meta["only"])]
     result["checks"] = [{**asdict(c), "sentence": c.sentence()} for c in found]
     (out / "bench.json").write_text(json.dumps({"meta": meta, **result}, indent=1))
     (out / "bench.md").write_text(markdown(result, meta))

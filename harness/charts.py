@@ -16,6 +16,7 @@ COLOURS = {
     "sync": "#1f77b4",
     "gthread": "#2ca02c",
     "gevent": "#d62728",
+    "gevent + psycopg2": "#ff9896",  # the driver pitfall (harness/report.py)
     "dev-single": "#7f7f7f",
     "dev-threaded": "#9467bd",
     "dev-processes": "#8c564b",

@@ -180,8 +180,10 @@ def native_stack(
     tls_cert_dir: Path | None = None,
     nginx_source: Path | None = None,
     ready_path: str = "/readyz",
+    with_services: bool = False,
 ) -> Iterator[Running]:
     """nginx + the three Gunicorn setups on free loopback ports (tools/native_stack.py).
+    ``with_services`` has it start a throwaway PostgreSQL and the delay service too.
     ``env`` adds environment variables (Gunicorn overrides such as GUNICORN_TIMEOUT, or
     WSGI_APP with ``ready_path`` for another app than the demo);
     ``tls_cert_dir`` serves HTTPS as docker-compose.tls.yml does; ``nginx_source`` renders
@@ -204,6 +206,8 @@ def native_stack(
         command += ["--tls-cert-dir", str(tls_cert_dir)]
     if nginx_source is not None:
         command += ["--nginx-source", str(nginx_source)]
+    if with_services:
+        command += ["--with-services", "--delay-port", str(free_port())]
 
     def ready(running: Running) -> bool:
         return (

@@ -8,7 +8,10 @@ sync, gthread, gevent; tools/native_stack.py) and Flask's dev server in its thre
 (tools/devserver.py). Then, for every target:
 
 1. sends 10 simultaneous requests and records who served them (the timeline chart);
-2. runs each scenario headless with Locust, at each user count, for a fixed time.
+2. with the db scenario: starts a throwaway PostgreSQL (harness/postgres.py) for the stack,
+   and sends 20 simultaneous 300 ms queries to each Gunicorn setup with the shipped driver
+   and to gevent with psycopg2, the driver that waits in C (the database timeline chart);
+3. runs each scenario headless with Locust, at each user count, for a fixed time.
 
 The report folder gets report.md, report.html, report.json, charts/*.png, and Locust's own
 CSV and HTML output in locust/. Every sentence under "What this shows" is generated from the
@@ -33,6 +36,7 @@ from typing import Any
 from gunicorn_conf.cpus import usable_cpus
 from harness import charts, launch
 from harness.document import Document
+from harness.postgres import throwaway_postgres
 from harness.runner import (
     NEAR_CEILING,
     SATURATED_CPU_SHARE,
@@ -52,6 +56,9 @@ class Scenario:
     user_class: str
     title: str
     sweep: bool  # run at every user count (charts), or only at the largest (table)
+    # Needs the database: run against the Gunicorn setups only (their pools are sized for
+    # their concurrency; the dev server's are not).
+    database: bool = False
 
 
 SCENARIOS = {
@@ -66,7 +73,18 @@ SCENARIOS = {
     "isolation": Scenario(
         "isolation", "Isolation", "Isolation: GET /api/isolation?ms={io_ms}", sweep=False
     ),
+    "db": Scenario(
+        "db",
+        "Database",
+        "Database: GET /api/db?ms={io_ms} (a real PostgreSQL, psycopg 3)",
+        sweep=False,
+        database=True,
+    ),
 }
+# The database timeline: (setup, driver) pairs, the shipped driver first. gevent with
+# psycopg2 (no psycogreen) is the pitfall: its wait in C holds the worker's whole loop.
+DB_TIMELINES = (("sync", "psycopg"), ("gthread", "psycopg"), ("gevent", "psycopg"))
+DB_PITFALL = ("gevent", "psycopg2")
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,8 @@ class Target:
     setup: str  # the locustfile's --setup: an nginx prefix, or "direct"
     description: str
     slots: int | None  # requests it can serve at once; None = unbounded (a thread each)
+    # Database connections its processes hold together (workers x pool); Gunicorn only.
+    pool_slots: int | None = None
 
 
 def memory_gib() -> float:
@@ -94,6 +114,7 @@ def gunicorn_targets(base_url: str, configs: dict[str, dict]) -> list[Target]:
             "sync",
             f"Gunicorn sync, {sync['workers']} workers",
             launch.gunicorn_slots(sync),
+            pool_slots(sync),
         ),
         Target(
             "gthread",
@@ -101,6 +122,7 @@ def gunicorn_targets(base_url: str, configs: dict[str, dict]) -> list[Target]:
             "gthread",
             f"Gunicorn gthread, {gthread['workers']} workers x {gthread['threads']} threads",
             launch.gunicorn_slots(gthread),
+            pool_slots(gthread),
         ),
         Target(
             "gevent",
@@ -109,8 +131,13 @@ def gunicorn_targets(base_url: str, configs: dict[str, dict]) -> list[Target]:
             f"Gunicorn gevent, {gevent['workers']} workers x "
             f"{gevent['worker_connections']} connections",
             launch.gunicorn_slots(gevent),
+            pool_slots(gevent),
         ),
     ]
+
+
+def pool_slots(config: dict) -> int:
+    return config["workers"] * config["pool_size"]
 
 
 def dev_targets(urls: dict[str, str]) -> list[Target]:
@@ -143,8 +170,8 @@ def count_waves(bodies: list[dict]) -> int:
     return waves
 
 
-def who_served(target: Target, count: int, ms: int) -> list[dict]:
-    responses = simultaneous_get([target_url(target, f"/api/io?ms={ms}")] * count)
+def who_served(target: Target, count: int, path: str) -> list[dict]:
+    responses = simultaneous_get([target_url(target, path)] * count)
     bad = [r.status_code for r in responses if r.status_code != 200]
     if bad:
         raise RuntimeError(f"{target.name}: {len(bad)} of {count} simultaneous requests failed")
@@ -181,6 +208,47 @@ def timeline_sentence(name: str, seen: dict[str, Any], waves: int) -> str:
 def io_bound(target: Target, users: int, io_ms: int) -> float:
     slots = users if target.slots is None else min(target.slots, users)
     return slots / (io_ms / 1000)
+
+
+def db_bound(target: Target, users: int, io_ms: int) -> float:
+    """A query holds a pool connection for its whole wait: no more at once than the pools'
+    connections, the server's slots and the users."""
+    return min(target.pool_slots or users, target.slots or users, users) / (io_ms / 1000)
+
+
+def db_timeline_name(setup: str, driver: str) -> str:
+    return setup if driver == "psycopg" else f"{setup} + {driver}"
+
+
+def db_sentences(
+    timelines: dict[str, list[dict]],
+    runs: list[LoadRun],
+    targets: dict[str, Target],
+    io_ms: int,
+) -> list[str]:
+    """The driver pitfall from the servers' own clocks, and each setup's sustained rate."""
+    out = []
+    right, wrong = (
+        timelines.get(db_timeline_name(*pair)) for pair in (("gevent", "psycopg"), DB_PITFALL)
+    )
+    if right and wrong:
+        shipped, pitfall = summarize(right), summarize(wrong)
+        out.append(
+            f"A real database under gevent: {shipped['requests']} simultaneous "
+            f"{right[0]['ms']} ms PostgreSQL queries ran {shipped['max_in_flight']} at a time "
+            f"with psycopg 3 ({_plural(count_waves(right), 'wave')}, "
+            f"{shipped['wall_seconds']:.2f} s) and {pitfall['max_in_flight']} at a time with "
+            f"psycopg2, whose wait in C holds the worker's whole loop "
+            f"({_plural(count_waves(wrong), 'wave')}, {pitfall['wall_seconds']:.2f} s)."
+        )
+    for run in runs:
+        bound = db_bound(targets[run.target], run.users, io_ms)
+        out.append(
+            f"Database, {run.users} users: {run.target} served {run.rps:g} req/s, "
+            f"{run.rps / bound:.0%} of its bound of {bound:g} req/s (min(pool connections, "
+            f"slots, users) / {io_ms} ms), {run.failures} failures, p95 {run.p95_ms:g} ms."
+        )
+    return out
 
 
 def io_sentences(runs: list[LoadRun], targets: dict[str, Target], io_ms: int) -> list[str]:
@@ -314,6 +382,7 @@ def build_document(
     runs: list[LoadRun],
     args,
     ceiling: dict[str, Any] | None = None,
+    db_timelines: dict[str, list[dict]] | None = None,
 ) -> tuple[Document, list[str]]:
     doc = Document()
     by_name = {t.name: t for t in targets}
@@ -335,6 +404,8 @@ def build_document(
         sentences += cpu_sentences(grouped["cpu"], args.cpu_ms, meta["cpus"])
     if grouped["isolation"]:
         sentences += isolation_sentences(grouped["isolation"])
+    if db_timelines or grouped["db"]:
+        sentences += db_sentences(db_timelines or {}, grouped["db"], by_name, args.io_ms)
     if runs:
         sentences.append(locust_sentence(runs, ceiling))
     doc.heading(2, "What this shows")
@@ -347,35 +418,21 @@ def build_document(
     )
 
     doc.heading(2, f"{args.timeline_count} simultaneous requests: who served them")
-    rows = []
-    for name, bodies in timelines.items():
-        seen = summarize(bodies)
-        rows.append(
-            [
-                name,
-                seen["requests"],
-                seen["processes"],
-                seen["threads"],
-                seen["greenlets"],
-                seen["max_in_flight"],
-                count_waves(bodies),
-                f"{seen['wall_seconds']:.2f}",
-            ]
-        )
-    doc.table(
-        [
-            "setup",
-            "requests",
-            "processes",
-            "OS threads",
-            "greenlets",
-            "max in flight",
-            "waves",
-            "wall s",
-        ],
-        rows,
-    )
+    timeline_table(doc, timelines)
     doc.image("charts/timeline.png", "timeline of simultaneous requests per setup")
+    if db_timelines:
+        doc.heading(
+            2,
+            f"{args.db_timeline_count} simultaneous PostgreSQL queries: the driver under gevent",
+        )
+        doc.paragraph(
+            f"`/api/db?ms={args.timeline_ms}` (`SELECT pg_sleep(…)`, then a small real query) "
+            "through each worker's connection pool. psycopg 3, the shipped driver, waits in "
+            "Python, which gevent makes cooperative; psycopg2 without psycogreen waits inside C, "
+            "so a gevent worker serves one query at a time (docs/database.md)."
+        )
+        timeline_table(doc, db_timelines)
+        doc.image("charts/database.png", "timeline of simultaneous queries per setup and driver")
 
     for key, scenario in SCENARIOS.items():
         scenario_runs = grouped[key]
@@ -389,6 +446,11 @@ def build_document(
             doc.table(
                 RUN_HEADERS[:3] + ["bound req/s", "% of bound"] + RUN_HEADERS[3:],
                 [run_row(r, io_bound(by_name[r.target], r.users, args.io_ms)) for r in at_top],
+            )
+        elif key == "db":
+            doc.table(
+                RUN_HEADERS[:3] + ["bound req/s", "% of bound"] + RUN_HEADERS[3:],
+                [run_row(r, db_bound(by_name[r.target], r.users, args.io_ms)) for r in at_top],
             )
         else:
             doc.table(RUN_HEADERS, [run_row(r) for r in at_top])
@@ -421,11 +483,45 @@ def build_document(
     return doc, sentences
 
 
+def timeline_table(doc: Document, timelines: dict[str, list[dict]]) -> None:
+    rows = []
+    for name, bodies in timelines.items():
+        seen = summarize(bodies)
+        rows.append(
+            [
+                name,
+                seen["requests"],
+                seen["processes"],
+                seen["threads"],
+                seen["greenlets"],
+                seen["max_in_flight"],
+                count_waves(bodies),
+                f"{seen['wall_seconds']:.2f}",
+            ]
+        )
+    doc.table(
+        [
+            "setup",
+            "requests",
+            "processes",
+            "OS threads",
+            "greenlets",
+            "max in flight",
+            "waves",
+            "wall s",
+        ],
+        rows,
+    )
+
+
 def measure(args, out: Path) -> dict[str, Any]:
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    database = "db" in args.scenarios
     with ExitStack() as running:
-        stack = running.enter_context(launch.native_stack(logs / "native-stack.log"))
+        # The db scenario's PostgreSQL: a throwaway one, on loopback, for this run only.
+        env = {"DATABASE_URL": running.enter_context(throwaway_postgres()).url} if database else {}
+        stack = running.enter_context(launch.native_stack(logs / "native-stack.log", env=env))
         devs = {
             mode: running.enter_context(launch.dev_server(mode, logs / f"dev-{mode}.log"))
             for mode in DEV_MODES
@@ -436,7 +532,20 @@ def measure(args, out: Path) -> dict[str, Any]:
         )
         targets = [t for t in targets if t.name in args.targets]
 
-        timelines = {t.name: who_served(t, args.timeline_count, args.timeline_ms) for t in targets}
+        timelines = {
+            t.name: who_served(t, args.timeline_count, f"/api/io?ms={args.timeline_ms}")
+            for t in targets
+        }
+        by_name = {t.name: t for t in targets}
+        db_timelines = {
+            db_timeline_name(setup, driver): who_served(
+                by_name[setup],
+                args.db_timeline_count,
+                f"/api/db?ms={args.timeline_ms}&driver={driver}",
+            )
+            for setup, driver in (*DB_TIMELINES, DB_PITFALL)
+            if database and setup in by_name
+        }
         # What one Locust process can drive here, so no figure below is mistaken for the
         # server's when it is the load generator's.
         print("  Locust's own ceiling (nginx /healthz)", flush=True)
@@ -449,6 +558,8 @@ def measure(args, out: Path) -> dict[str, Any]:
             user_counts = args.users if scenario.sweep else [max(args.users)]
             for users in user_counts:
                 for target in targets:  # interleaved: every target at one load, then the next
+                    if scenario.database and target.pool_slots is None:
+                        continue
                     print(f"  {key:9} {target.name:13} {users:3} users", flush=True)
                     runs.append(
                         run_locust(
@@ -471,6 +582,7 @@ def measure(args, out: Path) -> dict[str, Any]:
         "configs": configs,
         "targets": targets,
         "timelines": timelines,
+        "db_timelines": db_timelines,
         "runs": runs,
         "locust_ceiling": ceiling,
     }
@@ -487,6 +599,13 @@ def write_report(out: Path, meta: dict, measured: dict, args) -> Path:
         "greenlet",
         chart_dir / "timeline.png",
     )
+    if measured["db_timelines"]:
+        charts.timelines(
+            measured["db_timelines"],
+            f"{args.db_timeline_count} simultaneous GET /api/db?ms={args.timeline_ms} "
+            "(PostgreSQL)\none bar per query, one lane per process / thread / greenlet",
+            chart_dir / "database.png",
+        )
     for key, scenario in SCENARIOS.items():
         rows = [r.as_dict() for r in runs if r.scenario == key]
         if scenario.sweep and len({r["users"] for r in rows}) > 1:
@@ -499,7 +618,13 @@ def write_report(out: Path, meta: dict, measured: dict, args) -> Path:
             )
 
     doc, sentences = build_document(
-        meta, targets, timelines, runs, args, measured.get("locust_ceiling")
+        meta,
+        targets,
+        timelines,
+        runs,
+        args,
+        measured.get("locust_ceiling"),
+        measured["db_timelines"],
     )
     (out / "report.md").write_text(doc.markdown())
     (out / "report.html").write_text(doc.html("Load-test report"))
@@ -510,6 +635,7 @@ def write_report(out: Path, meta: dict, measured: dict, args) -> Path:
                 "configs": measured["configs"],
                 "targets": [t.__dict__ for t in targets],
                 "timelines": timelines,
+                "db_timelines": measured["db_timelines"],
                 "runs": [r.as_dict() for r in runs],
                 "locust_ceiling": measured.get("locust_ceiling"),
                 "what_this_shows": sentences,
@@ -532,6 +658,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu-ms", type=int, default=10)
     parser.add_argument("--timeline-count", type=int, default=10)
     parser.add_argument("--timeline-ms", type=int, default=300)
+    parser.add_argument(
+        "--db-timeline-count",
+        type=int,
+        default=20,
+        help="simultaneous queries per setup and driver on the database timeline",
+    )
     parser.add_argument(
         "--no-locust-html",
         action="store_true",

@@ -25,6 +25,7 @@ LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtest" / "locustfile.p
 SCENARIO_REQUESTS = {
     "Hello": "/api/whoami",
     "IoBound": "/api/io",
+    "Database": "/api/db",
     "CpuBound": "/api/cpu",
     "Mixed": "*",
     "Isolation": "/api/isolation",

@@ -212,7 +212,8 @@ class Tally:
     process, isolation counts and the most in flight cover the whole run."""
 
     WINDOW = 10_000
-    # 4 setups (with "direct") x 6 scenarios is 24: more groups than this are not a real run.
+    # 4 setups (with "direct") x 8 scenarios (Database once per driver) is 32: more groups than
+    # this are not a real run.
     MAX_GROUPS = 64
 
     def __init__(self, window: int = WINDOW) -> None:

@@ -7,8 +7,10 @@ Each user class is one scenario; every scenario can target any setup. On the com
 The web UI (compose) loads loadtest/webui.py instead, whose form picks one scenario and
 one setup.
 
-Scenarios: Hello (per-request overhead), IoBound (waits like a database call), CpuBound
-(pure-Python work holding the GIL), Mixed (mostly I/O, some CPU, some hello), Isolation
+Scenarios: Hello (per-request overhead), IoBound (waits like a database call), Database (a
+real PostgreSQL query through each worker's pool; --db-driver psycopg2 takes the driver that
+waits in C and serializes gevent), CpuBound (pure-Python work holding the GIL), Mixed
+(mostly I/O, some CPU, some hello), Isolation
 (fails a request whose flask.g lost its value; counts module-global leaks as a separate
 "LEAK" row, the expected demonstration under gthread and gevent) and Ceiling (nginx's own
 /healthz, no app: how many requests per second this Locust process can send at all).
@@ -30,6 +32,8 @@ from locust import FastHttpUser, constant, events, tag, task
 
 # The nginx prefixes, and "direct" for a Gunicorn or dev server with no nginx in front.
 SETUPS = (*evidence.SETUPS, "direct")
+# /api/db's drivers (app/db.py): the shipped one first.
+DB_DRIVERS = ("psycopg", "psycopg2")
 
 # Who served each request: the web UI's "Who served" tab and --evidence-file.
 who_served.register(events)
@@ -53,6 +57,13 @@ def _add_arguments(parser) -> None:
     parser.add_argument(
         "--cpu-ms", type=int, default=10, help="CPU burned per request (CpuBound, Mixed)."
     )
+    parser.add_argument(
+        "--db-driver",
+        choices=DB_DRIVERS,
+        default=DB_DRIVERS[0],
+        help="Database's driver: psycopg (waits in Python, the shipped one) or psycopg2 "
+        "(waits in C: under gevent one query at a time per process).",
+    )
 
 
 class StackUser(FastHttpUser):
@@ -71,7 +82,12 @@ class StackUser(FastHttpUser):
 
     def context(self) -> dict:
         # Carried by every request event: loadtest/who_served.py files each answer under it.
-        return {"setup": self.options.setup, "scenario": self.scenario}
+        # Database names a driver other than the shipped one, so a run with each driver
+        # keeps a row of its own in the Who served tab.
+        scenario = self.scenario
+        if scenario == "Database" and self.options.db_driver != DB_DRIVERS[0]:
+            scenario += f" ({self.options.db_driver})"
+        return {"setup": self.options.setup, "scenario": scenario}
 
     def get(self, endpoint: str, name: str, **kwargs):
         setup = self.options.setup
@@ -112,6 +128,15 @@ class IoBound(StackUser):
     @task
     def io_request(self) -> None:
         self.io()
+
+
+class Database(StackUser):
+    """Requests that wait on a real PostgreSQL query (io_ms long) through the worker's
+    connection pool: what IoBound's sleep stands for, with a real driver and a real pool."""
+
+    @task
+    def db_request(self) -> None:
+        self.get(f"/api/db?ms={self.options.io_ms}&driver={self.options.db_driver}", "/api/db")
 
 
 class CpuBound(StackUser):

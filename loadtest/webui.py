@@ -1,7 +1,7 @@
 """The locustfile of the web UI (compose's Locust image loads it, with shapes.py).
 
 Locust's user-class picker starts with every class ticked: opened as it is, one click on
-Start would run all six scenarios at once and blur the very difference the UI is there to
+Start would run all seven scenarios at once and blur the very difference the UI is there to
 show. So the UI gets one user class, ``Scenario``, and the form's "scenario" parameter picks
 which of loadtest/locustfile.py's scenarios it runs (their own tasks and weights, not a
 copy). Compose presets the form (docker-compose.yml, locust-master): IoBound on gevent,
@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import random
 
-# A sibling: its scenarios and their parameters (--setup, --io-ms, --cpu-ms). Imported as a
-# module, so its user classes do not become this locustfile's classes too.
+# A sibling: its scenarios and their parameters (--setup, --io-ms, --cpu-ms, --db-driver).
+# Imported as a module, so its user classes do not become this locustfile's classes too.
 import locustfile as scenarios
 from locust import events, task
 
 # Each scenario as the form's drop-down shows it: "Name: what it shows".
 LABELS = {
     "IoBound": "waits like a database call (io_ms): where threads and greenlets shine",
+    "Database": "a real PostgreSQL query (io_ms); db_driver psycopg2 shows gevent's pitfall",
     "CpuBound": "computes in Python (cpu_ms), holding the GIL",
     "Hello": "the cheapest request: the stack's own cost",
     "Mixed": "mostly I/O, some CPU, some hello",

@@ -64,6 +64,18 @@ class ComposeStack:
             )
         return result.stdout
 
+    def python_in_locust(self, *args: str) -> str:
+        """`python ARGS` in the Locust master's container, from the project's folder there:
+        a client inside the compose network, on nginx's load port (http://nginx:8081), which
+        the published port's rate limit does not slow."""
+        return self.compose("exec", "-T", "-w", "/srv", "locust-master", "python", *args)
+
+    def scale(self, service: str, replicas: int) -> None:
+        """`docker compose up --scale SERVICE=N`, the containers already running left alone."""
+        self.compose(
+            "up", "--detach", "--wait", "--no-recreate", "--scale", f"{service}={replicas}", service
+        )
+
     def services(self) -> list[dict[str, Any]]:
         out = self.compose("ps", "--all", "--format", "json")
         # Compose prints one JSON object per line (or, in older versions, one array).

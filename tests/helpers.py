@@ -1,10 +1,13 @@
-"""Small helpers shared by the test tiers: polling with a deadline, and what it waits for."""
+"""Small helpers shared by the test tiers: polling with a deadline, what it waits for, and a
+steady load to hold through a fault."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import requests
@@ -92,3 +95,63 @@ def wait_for_locust_to_stop(ui: str, timeout: float = 30) -> None:
         return stats["state"] == "stopped" and all(w["state"] == "ready" for w in workers)
 
     wait_until(stopped, timeout=timeout, what="the Locust run to stop")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request of a SteadyLoad: when it was sent (monotonic clock), its status (None when
+    no HTTP answer came: a refused or broken connection, a timeout) and how long it took."""
+
+    url: str
+    sent_at: float
+    status: int | None
+    seconds: float
+
+
+class SteadyLoad:
+    """One client thread per URL, each sending one GET after another until the block ends:
+    load held through a fault, and a record of what every request met."""
+
+    def __init__(self, urls: list[str], timeout: float = 15) -> None:
+        self.urls, self.timeout = urls, timeout
+        self.sent: list[Sent] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(url,)) for url in urls]
+
+    def _client(self, url: str) -> None:
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    status: int | None = session.get(url, timeout=self.timeout).status_code
+                except requests.RequestException:
+                    status = None
+                self.sent.append(Sent(url, started, status, time.monotonic() - started))
+
+    def served_since(self, moment: float) -> set[str]:
+        """The URLs that got a 200 to a request sent after ``moment``."""
+        return {s.url for s in list(self.sent) if s.sent_at > moment and s.status == 200}
+
+    def figures(self, stopped: float, started: float) -> dict[str, int]:
+        """What the load met through a fault from ``stopped`` to ``started``: requests sent,
+        served, refused with a 503, failed any other way."""
+        sent = list(self.sent)
+        return {
+            "clients": len(self.urls),
+            "sent": len(sent),
+            "served": sum(s.status == 200 for s in sent),
+            "refused_503": sum(s.status == 503 for s in sent),
+            "failed_otherwise": sum(s.status not in (200, 503) for s in sent),
+            "sent_while_down": sum(stopped <= s.sent_at < started for s in sent),
+            "served_after_restart": sum(s.sent_at >= started and s.status == 200 for s in sent),
+        }
+
+    def __enter__(self) -> SteadyLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)

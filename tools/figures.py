@@ -36,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "docs" / "bench" / "bench.json"
+# A partial benchmark run: the db workloads only (harness/bench.py --only db-bound).
+DB_BENCH = ROOT / "docs" / "bench" / "database" / "bench.json"
 REPORT = ROOT / "docs" / "report" / "report.json"
 TESTS = ROOT / "docs" / "figures" / "tests.json"
 TESTS_RECORDED = ROOT / "artifacts" / "figures" / "tests.json"
@@ -71,6 +73,7 @@ class Sources:
         self.bench = json.loads(BENCH.read_text())
         self.report = json.loads(REPORT.read_text())
         self.tests = json.loads(TESTS.read_text())
+        self.db_bench = json.loads(DB_BENCH.read_text())
 
     def row(self, contender: str, workload: str, connections: int = 200) -> dict[str, Any]:
         for row in self.bench["rows"]:
@@ -370,6 +373,22 @@ def block_decision_guide_database(src: Sources, doc: str) -> str:
     wrong = src.test("database.psycopg2.gevent")
     busy = src.test("database.pool_exhausted.gevent")
     first = rows["sync"]
+    bench = {
+        (r["contender"], r["workload"]): r
+        for r in src.db_bench["rows"]
+        if r["connections"] == max(src.db_bench["meta"]["connections"])
+    }
+    from harness.targets import DB_MS
+
+    sustained = (
+        f"{max(src.db_bench['meta']['connections'])} connections of "
+        f"{DB_MS} ms queries through nginx: "
+        + ", ".join(
+            f"{setup} {num(bench[(f'nginx→{setup}', 'db')]['rps'])} req/s "
+            f"({num(bench[(f'nginx→{setup}', 'db-nowait')]['rps'])} with no wait)"
+            for setup in SETUPS
+        )
+    )
     return (
         "| workload | pick | why, in numbers |\n|---|---|---|\n"
         f"| database-heavy (`/api/db`, a real PostgreSQL) | **gthread** (a pool of `threads` "
@@ -383,8 +402,9 @@ def block_decision_guide_database(src: Sources, doc: str) -> str:
         f"{num(wrong['wall_seconds'])} s. Pool: what a process serves at once, every process of "
         f"every replica within `max_connections`; past the pool a request waits the pool timeout "
         f"and gets a 503 ({busy['refused']} of {busy['sent']} in the busy-pool test, the slowest "
-        f"after {num(busy['slowest_refusal_seconds'])} s) |\n\n"
-        f"From the integration tests against a real PostgreSQL ({link(TESTS, doc)}); "
+        f"after {num(busy['slowest_refusal_seconds'])} s). Sustained, {sustained} |\n\n"
+        f"From the integration tests against a real PostgreSQL ({link(TESTS, doc)}) and a "
+        f"benchmark run of the db workload ({link(DB_BENCH, doc)}); "
         f"[docs/database.md](../docs/database.md) has the arithmetic."
     )
 
@@ -514,6 +534,17 @@ def block_who_served(src: Sources, doc: str) -> str:
     )
 
 
+def block_locust_database_drivers(src: Sources, doc: str) -> str:
+    """The Database scenario on gevent with each driver, read in the Locust UI's tab."""
+    run = src.test("e2e.locust_ui.database_drivers")
+    right, wrong = run["rows"]["psycopg"], run["rows"]["psycopg2"]
+    return (
+        f"Database at {run['io_ms']} ms with {run['users']} users on gevent, from the form in a "
+        f"real browser against the compose stack: with psycopg, *{right['reading']}*; with "
+        f"`db_driver` psycopg2, *{wrong['reading']}* ({link(TESTS, doc)})."
+    )
+
+
 def block_readme_who_served(src: Sources, doc: str) -> str:
     run = src.test("e2e.locust_ui.1_workers")
     readings = " and ".join(
@@ -586,6 +617,51 @@ def block_database_limits(src: Sources, doc: str) -> str:
     )
 
 
+def block_database_timeline(src: Sources, doc: str) -> str:
+    """The report's database timeline: gevent with each driver, from the servers' clocks."""
+    from loadtest.evidence import summarize
+
+    def waves(bodies: list[dict]) -> str:
+        count = _waves(bodies)
+        return f"{count} wave{'' if count == 1 else 's'}"
+
+    timelines = src.report["db_timelines"]
+    right, wrong = timelines["gevent"], timelines["gevent + psycopg2"]
+    shipped, pitfall = summarize(right), summarize(wrong)
+    return (
+        f"The report draws it from the servers' own clocks ({link(REPORT, doc)}): "
+        f"{shipped['requests']} simultaneous {right[0]['ms']} ms queries on gevent, one bar each "
+        f"on the lane of the greenlet that ran it — {shipped['max_in_flight']} at a time in "
+        f"{waves(right)} with psycopg 3, {pitfall['max_in_flight']} at a time in "
+        f"{waves(wrong)} with psycopg2.\n\n"
+        f"![{shipped['requests']} simultaneous PostgreSQL queries per setup and driver]"
+        f"({'../' * (len(Path(doc).parts) - 1)}docs/report/charts/database.png)"
+    )
+
+
+def block_database_scaled(src: Sources, doc: str) -> str:
+    """`--scale app-gthread=2` in compose: the pools added up against max_connections."""
+    run = src.test("e2e.database.scaled")
+    per_service: dict[str, list[int]] = {}
+    for container, pool in sorted(run["pools"].items()):
+        service = re.sub(r"^.*?(app-\w+)-\d+$", r"\1", container)
+        per_service.setdefault(service, []).append(pool)
+    parts = ", ".join(
+        f"{service} {' + '.join(map(str, pools))}" for service, pools in per_service.items()
+    )
+    return (
+        f"Measured with `--scale app-gthread=2` ({run['usable_cpus']} CPUs): the pools add up to "
+        f"{parts} = {run['total']} connections, within max_connections {run['max_connections']} "
+        f"less {run['reserved']} reserved. Sent as many simultaneous queries as each setup's "
+        "pools may hold, all at the same moment ("
+        + ", ".join(f"{n} to {setup}" for setup, n in run["queries"].items())
+        + f"), every query was answered 200, both gthread replicas served, and PostgreSQL held "
+        f"at most {run['peak_connections']} connections to the app's database meanwhile (pools "
+        "open connections as requests need them) "
+        f"({link(TESTS, doc)})."
+    )
+
+
 def block_upstream(src: Sources, doc: str) -> str:
     """The delay service: overlap per setup, a busy pool, the service stopped, natively and in
     compose."""
@@ -630,6 +706,9 @@ BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "reliability-hostile": block_reliability_hostile,
     "decision-guide": block_decision_guide,
     "decision-guide-database": block_decision_guide_database,
+    "database-scaled": block_database_scaled,
+    "database-timeline": block_database_timeline,
+    "locust-database-drivers": block_locust_database_drivers,
     "sync-waves": block_sync_waves,
 }
 

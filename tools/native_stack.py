@@ -1,9 +1,16 @@
 """Run the stack without Docker: nginx and the three Gunicorn setups on loopback ports.
 
     python -m tools.native_stack            # nginx on 127.0.0.1:$HTTP_PORT (default 8080)
+    python -m tools.native_stack --with-services   # and a PostgreSQL and the delay service
 
-Honcho (a Procfile runner) supervises the four processes: it prefixes and interleaves their
-output, stops all of them when one dies, and forwards Ctrl-C / SIGTERM to each.
+Honcho (a Procfile runner) supervises the processes (four, five with the delay service): it
+prefixes and interleaves their output, stops all of them when one dies, and forwards Ctrl-C /
+SIGTERM to each.
+
+The apps query the database at ``DATABASE_URL`` and call the service at ``UPSTREAM_URL`` when
+they are set (docs/database.md). ``--with-services`` starts what is not set: a throwaway
+PostgreSQL on loopback (harness/postgres.py: Debian's ``postgresql`` package, removed on exit)
+and the delay service (delay/) as a fifth process.
 
 The nginx config is the shipped one (nginx/), rendered into a scratch folder with exactly
 three changes, all below in ``render_nginx``: listen on loopback at the chosen ports (public
@@ -21,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +52,7 @@ class Ports:
     sync: int = 8001
     gthread: int = 8002
     gevent: int = 8003
+    delay: int = 8004  # the delay service, with --with-services
 
     def app(self, setup: str) -> int:
         return getattr(self, setup)
@@ -104,6 +113,7 @@ def write_procfile(
     nginx: str = "nginx",
     tls_cert_dir: Path | None = None,
     nginx_source: Path = NGINX_SOURCE,
+    delay: bool = False,
 ) -> Path:
     conf = render_nginx(run_dir, ports, tls_cert_dir, nginx_source)
     # Per setup: its loopback port, nginx as the one trusted proxy, its own metrics folder.
@@ -114,6 +124,9 @@ def write_procfile(
         for setup in SETUPS
     ]
     lines.append("nginx: exec " + shlex.join(nginx_command(run_dir, conf, nginx)))
+    if delay:
+        command = [sys.executable, "-m", "delay", "--host", "127.0.0.1", "--port", str(ports.delay)]
+        lines.append("delay: exec " + shlex.join(command))
     procfile = run_dir / "Procfile"
     procfile.write_text("\n".join(lines) + "\n")
     return procfile
@@ -153,32 +166,58 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--nginx", default="nginx", help="the nginx binary to run")
     parser.add_argument(
+        "--with-services",
+        action="store_true",
+        help="start a throwaway PostgreSQL and the delay service for /api/db and /api/upstream "
+        "(unless DATABASE_URL / UPSTREAM_URL are set)",
+    )
+    parser.add_argument("--delay-port", type=int, default=8004)
+    parser.add_argument(
         "--nginx-source",
         type=Path,
         default=NGINX_SOURCE,
         help="the nginx config folder to render (default: nginx/; tests pass an edited copy)",
     )
     args = parser.parse_args(argv)
-    ports = Ports(args.http_port, args.load_port, args.https_port, *args.app_ports)
+    ports = Ports(
+        args.http_port, args.load_port, args.https_port, *args.app_ports, delay=args.delay_port
+    )
 
     run_dir = Path(tempfile.mkdtemp(prefix="flask-stack-"))
     try:
-        cert_dir = args.tls_cert_dir.resolve() if args.tls_cert_dir else None
-        procfile = write_procfile(run_dir, ports, args.nginx, cert_dir, args.nginx_source.resolve())
-        print(
-            f"native stack: http://127.0.0.1:{ports.http}/ (load port {ports.load}; "
-            f"scratch: {run_dir})",
-            flush=True,
-        )
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        honcho = subprocess.Popen(honcho_command(procfile), cwd=ROOT, env=env)
-        # Ctrl-C reaches honcho directly (same process group); a SIGTERM sent to this
-        # launcher alone is passed on, so honcho stops the four processes gracefully.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
-        return honcho.wait()
+        with ExitStack() as services:
+            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            delay = args.with_services and not env.get("UPSTREAM_URL")
+            if delay:
+                env["UPSTREAM_URL"] = f"http://127.0.0.1:{ports.delay}"
+            if args.with_services and not env.get("DATABASE_URL"):
+                # Imported here: only this option needs it (and it imports the launcher).
+                from harness.postgres import throwaway_postgres
+
+                env["DATABASE_URL"] = services.enter_context(throwaway_postgres()).url
+                print(f"native stack: PostgreSQL at {env['DATABASE_URL']}", flush=True)
+            cert_dir = args.tls_cert_dir.resolve() if args.tls_cert_dir else None
+            procfile = write_procfile(
+                run_dir, ports, args.nginx, cert_dir, args.nginx_source.resolve(), delay
+            )
+            print(
+                f"native stack: http://127.0.0.1:{ports.http}/ (load port {ports.load}; "
+                f"scratch: {run_dir})",
+                flush=True,
+            )
+            return supervise(procfile, env)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def supervise(procfile: Path, env: dict[str, str]) -> int:
+    """Run the Procfile under honcho until it stops."""
+    honcho = subprocess.Popen(honcho_command(procfile), cwd=ROOT, env=env)
+    # Ctrl-C reaches honcho directly (same process group); a SIGTERM sent to this
+    # launcher alone is passed on, so honcho stops every process gracefully.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
+    return honcho.wait()
 
 
 if __name__ == "__main__":

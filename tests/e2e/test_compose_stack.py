@@ -187,11 +187,7 @@ def test_200_simultaneous_io_bound_requests_all_succeed_in_containers(
 ):
     """The burst the reference stacks fail (502s from an overflowing backlog), through
     nginx's load port inside the compose network."""
-    out = compose_stack.compose(
-        "exec",
-        "-T",
-        "locust-master",
-        "python",
+    out = compose_stack.python_in_locust(
         "-c",
         BURST_FROM_THE_EDGE,
         f"http://nginx:8081/{setup}/api/io?ms=50",
@@ -208,13 +204,7 @@ def test_the_documented_simultaneous_command_shows_each_setups_concurrency(compo
     threads = config["gthread"]["threads"]
     gthread_slots = gunicorn_slots(config["gthread"])
     count = gthread_slots + 36
-    out = compose_stack.compose(
-        "exec",
-        "-T",
-        "-w",
-        "/srv",
-        "locust-master",
-        "python",
+    out = compose_stack.python_in_locust(
         "-m",
         "loadtest.simultaneous",
         "--base-url",

@@ -34,15 +34,7 @@ def locust_page(browser, compose_stack):
 
 
 def scale_workers(compose_stack, count: int) -> None:
-    compose_stack.compose(
-        "up",
-        "--detach",
-        "--wait",
-        "--no-recreate",
-        "--scale",
-        f"locust-worker={count}",
-        "locust-worker",
-    )
+    compose_stack.scale("locust-worker", count)
     wait_until(
         lambda: (
             len(
@@ -90,7 +82,9 @@ def wait_for_the_form_or_new(page, ui: str) -> None:
     page.wait_for_selector(FORM_OR_NEW, timeout=30_000)
 
 
-def start_from_the_form(page, setup: str, ui: str) -> None:
+def start_from_the_form(
+    page, setup: str, ui: str, scenario: str = "IoBound", driver: str = "psycopg"
+) -> None:
     """Fill in Locust's own form (the first one, or the "New" dialog after a run) and start."""
     wait_for_the_form_or_new(page, ui)
     if not page.is_visible("form input[name=userCount]"):
@@ -102,15 +96,17 @@ def start_from_the_form(page, setup: str, ui: str) -> None:
     page.fill("form input[name=spawnRate]", str(USERS))
     page.fill("form input[name=ioMs]", str(IO_MS))
     page.select_option("form select[name=setup]", setup)
-    io_bound = page.eval_on_selector(
+    page.select_option("form select[name=dbDriver]", driver)
+    label = page.eval_on_selector(
         "form select[name=scenario]",
-        "s => [...s.options].map(o => o.value).find(v => v.startsWith('IoBound:'))",
+        "(s, name) => [...s.options].map(o => o.value).find(v => v.startsWith(name + ':'))",
+        scenario,
     )
-    page.select_option("form select[name=scenario]", io_bound)
+    page.select_option("form select[name=scenario]", label)
     page.click("form button[type=submit]")
 
 
-def read_the_tab(page, setup: str) -> dict[str, str]:
+def read_the_tab(page, setup: str, scenario: str = "IoBound") -> dict[str, str]:
     """The "Who served" row of ``setup`` as the tab shows it, {column title: cell text}, once
     it counts ANSWERS answers (the UI refreshes it every two seconds while a test runs)."""
     page.get_by_role("tab", name="Who served").click()
@@ -122,7 +118,7 @@ def read_the_tab(page, setup: str) -> dict[str, str]:
         )
         for cells in rows:
             shown = dict(zip(titles, cells, strict=True))
-            if (shown.get("Setup"), shown.get("Scenario")) == (setup, "IoBound"):
+            if (shown.get("Setup"), shown.get("Scenario")) == (setup, scenario):
                 return shown if int(shown["Answers"]) >= ANSWERS else None
         return None
 
@@ -130,12 +126,20 @@ def read_the_tab(page, setup: str) -> dict[str, str]:
 
 
 def run_and_read(
-    page, compose_stack, setup: str, screenshot: Path | None = None
+    page,
+    compose_stack,
+    setup: str,
+    screenshot: Path | None = None,
+    scenario: str = "IoBound",
+    driver: str = "psycopg",
 ) -> tuple[dict, dict[str, str]]:
-    """Start IoBound on ``setup`` from the form, read the tab while it runs, then the JSON
-    route's figures, and stop it."""
+    """Start ``scenario`` on ``setup`` from the form, read the tab while it runs, then the
+    JSON route's figures, and stop it. The tab names Database's row after its driver when
+    it is not the shipped one (loadtest/locustfile.py)."""
     ui = compose_stack.locust_url
-    start_from_the_form(page, setup, ui)
+    start_from_the_form(page, setup, ui, scenario, driver)
+    if driver != "psycopg":
+        scenario += f" ({driver})"
 
     def figures(least: int):
         # The JSON route answers while the test runs: polled here until the answers arrive.
@@ -143,11 +147,11 @@ def run_and_read(
         return next(
             r
             for r in rows
-            if (r["setup"], r["scenario"]) == (setup, "IoBound") and r["requests"] >= least
+            if (r["setup"], r["scenario"]) == (setup, scenario) and r["requests"] >= least
         )
 
     wait_until(lambda: figures(ANSWERS), timeout=90, what=f"{ANSWERS} answers from {setup}")
-    shown = read_the_tab(page, setup)
+    shown = read_the_tab(page, setup, scenario)
     # Read after the tab, still within the run: never less than what the tab showed.
     seen = figures(ANSWERS)
     if screenshot is not None:
@@ -239,5 +243,36 @@ def test_the_who_served_tab_shows_each_setups_model(
                 )
             }
             for setup, seen in (("sync", sync), ("gevent", gevent))
+        },
+    )
+
+
+def test_the_who_served_tab_shows_the_driver_that_serializes_gevent(
+    locust_page, compose_stack, screenshots, figures
+):
+    """The Database scenario on gevent, once with the shipped driver (psycopg 3, waits in
+    Python) and once with psycopg2 (waits in C, no psycogreen): the tab shows 20 queries in
+    flight against one per process, from the servers' own clocks."""
+    config = boot_configs(compose_stack.compose("logs", "--no-color", *APP_SERVICES))
+    scale_workers(compose_stack, 1)
+    locust_page.reload()
+    right, _ = run_and_read(locust_page, compose_stack, "gevent", scenario="Database")
+    picture = screenshots / "locust-database-drivers.png"
+    wrong, wrong_tab = run_and_read(
+        locust_page, compose_stack, "gevent", picture, scenario="Database", driver="psycopg2"
+    )
+    assert right["max_in_flight"] >= 15 and right["greenlets"] >= 15
+    # One query at a time in each process: the driver's wait in C holds the whole loop.
+    assert wrong["max_in_flight"] <= config["gevent"]["workers"]
+    assert int(wrong_tab["Max in flight (server clocks)"]) <= config["gevent"]["workers"]
+    assert locust_page.problems == []
+    figures(
+        "e2e.locust_ui.database_drivers",
+        io_ms=IO_MS,
+        users=USERS,
+        workers=config["gevent"]["workers"],
+        rows={
+            driver: {k: seen[k] for k in ("reading", "max_in_flight", "greenlets", "requests")}
+            for driver, seen in (("psycopg", right), ("psycopg2", wrong))
         },
     )

@@ -4,11 +4,13 @@ process's pool, a pool kept busy past its timeout, and the database going away a
 
 from __future__ import annotations
 
+import re
+import socket
 import time
 
 import pytest
 import requests
-from helpers import wait_until
+from helpers import SteadyLoad, wait_until
 
 from harness import launch
 from harness.postgres import throwaway_postgres
@@ -18,6 +20,8 @@ from loadtest.evidence import simultaneous_get, summarize
 SIMULTANEOUS, QUERY_MS = 20, 300
 # The pool timeout the exhaustion and outage tests run with (APP_POOL_TIMEOUT), seconds.
 POOL_TIMEOUT = 1.0
+# Clients per setup of the steady load the outage test holds.
+LOAD_CLIENTS = 2
 
 
 @pytest.fixture(scope="module")
@@ -147,43 +151,69 @@ def test_a_busy_pool_answers_503_with_retry_after_within_its_timeout(db_stack, f
 
 
 def test_the_database_going_away_and_coming_back(db_stack, postgres, figures):
-    """Stopped: requests that need it get a fast JSON 503, readiness turns 503, liveness
-    stays 200 (a restart cannot fix a database outage). Started again: service resumes by
-    itself."""
-    for setup in launch.SETUPS:
-        assert requests.get(db_stack.load(setup, "/api/db?ms=1"), timeout=10).status_code == 200
-    postgres.stop("immediate")
-    try:
-        outage: list[requests.Response] = []
-        for setup in launch.SETUPS:
-            for _ in range(3):
-                outage.append(requests.get(db_stack.load(setup, "/api/db?ms=1"), timeout=15))
-        assert {r.status_code for r in outage} == {503}
-        for r in outage:
-            assert r.json()["error"] == "database_unavailable", r.text
-            assert r.elapsed.total_seconds() < POOL_TIMEOUT + 3
-        for setup in launch.SETUPS:
-            assert requests.get(db_stack.load(setup, "/readyz"), timeout=10).status_code == 503
-            assert requests.get(db_stack.load(setup, "/healthz"), timeout=10).status_code == 200
-    finally:
-        postgres.start()
-    started = time.monotonic()
-
-    def all_back() -> bool:
-        return all(
-            requests.get(db_stack.load(s, "/api/db?ms=1"), timeout=10).status_code == 200
-            for s in launch.SETUPS
+    """Stopped under a steady load: requests that need it get a fast JSON 503, readiness
+    turns 503, liveness stays 200 (a restart cannot fix a database outage); nothing else
+    fails. Started again: service resumes by itself, on every client."""
+    urls = [db_stack.load(s, "/api/db?ms=20") for s in launch.SETUPS for _ in range(LOAD_CLIENTS)]
+    with SteadyLoad(urls) as load:
+        wait_until(lambda: load.served_since(0) == set(urls), timeout=30, what="steady load")
+        postgres.stop("immediate")
+        stopped = time.monotonic()
+        try:
+            outage: list[requests.Response] = []
+            for setup in launch.SETUPS:
+                for _ in range(3):
+                    outage.append(requests.get(db_stack.load(setup, "/api/db?ms=1"), timeout=15))
+            assert {r.status_code for r in outage} == {503}
+            for r in outage:
+                assert r.json()["error"] == "database_unavailable", r.text
+                assert r.elapsed.total_seconds() < POOL_TIMEOUT + 3
+            for setup in launch.SETUPS:
+                ready = requests.get(db_stack.load(setup, "/readyz"), timeout=10)
+                assert ready.status_code == 503
+                assert requests.get(db_stack.load(setup, "/healthz"), timeout=10).status_code == 200
+        finally:
+            postgres.start()
+        started = time.monotonic()
+        # Every client of the load served again, not only a fresh request per setup.
+        wait_until(
+            lambda: load.served_since(started) == set(urls),
+            timeout=60,
+            what="every client to be served by the restarted database",
         )
-
-    wait_until(all_back, timeout=60, what="every setup to query the restarted database")
+        back = time.monotonic() - started
+    # Ready again, every worker process: a process whose pool is still waiting out its
+    # reconnect back-off (psycopg_pool's, after the failed attempts) says 503 until then.
+    wait_until(
+        lambda: all(
+            requests.get(db_stack.load(setup, "/readyz"), timeout=10).status_code == 200
+            for setup in launch.SETUPS
+            for _ in range(10)
+        ),
+        timeout=30,
+        what="every setup's processes ready again",
+    )
+    ready = time.monotonic() - started
+    # Every connection the pools held before the outage is dead: none may fail a request.
+    # As many simultaneous queries as each setup's pools hold, all answered.
+    configs = db_stack.configs()
     for setup in launch.SETUPS:
-        assert requests.get(db_stack.load(setup, "/readyz"), timeout=10).status_code == 200
+        count = configs[setup]["workers"] * configs[setup]["pool_size"]
+        burst = simultaneous_get([db_stack.load(setup, "/api/db?ms=50")] * count)
+        assert [r.status_code for r in burst] == [200] * count, (setup, burst[0].text)
+    during = [s for s in load.sent if stopped <= s.sent_at < started]
+    # Served, or refused with a 503: no 500, no 502, no broken connection, no hang.
+    assert {s.status for s in load.sent} <= {200, 503}, {s.status for s in load.sent}
+    assert max(s.seconds for s in load.sent) < POOL_TIMEOUT + 3
+    assert {s.status for s in during} == {503}
     figures(
         "database.outage",
         sent_during_outage=len(outage),
         answered_503=sum(r.status_code == 503 for r in outage),
         slowest_503_seconds=round(max(r.elapsed.total_seconds() for r in outage), 3),
-        back_within_seconds=round(time.monotonic() - started, 1),
+        back_within_seconds=round(back, 1),
+        ready_within_seconds=round(ready, 1),
+        load=load.figures(stopped, started),
     )
 
 
@@ -212,3 +242,21 @@ def test_pools_adding_up_past_max_connections_are_named_in_the_503(tmp_path, fig
         served=statuses.count(200),
         refused=len(refused),
     )
+
+
+def test_the_native_launcher_starts_a_database_and_the_delay_service_and_removes_them(
+    tmp_path,
+):
+    """`make native ARGS=--with-services`: the launcher's own PostgreSQL and delay service
+    (tools/native_stack.py), queried through nginx, gone once the stack stops."""
+    log = tmp_path / "stack.log"
+    with launch.native_stack(log, with_services=True) as running:
+        for setup in launch.SETUPS:
+            db = requests.get(running.load(setup, "/api/db?ms=5"), timeout=10)
+            assert db.status_code == 200, db.text
+            call = requests.get(running.load(setup, "/api/upstream?ms=5"), timeout=10)
+            assert call.status_code == 200, call.text
+        (url,) = re.findall(r"PostgreSQL at (\S+)", log.read_text())
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()

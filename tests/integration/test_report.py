@@ -1,4 +1,5 @@
-"""The load-test report, run for real with tiny durations: six targets, Locust, charts."""
+"""The load-test report, run for real with tiny durations: six targets, Locust, charts, and a
+throwaway PostgreSQL for the db scenario."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def built(tmp_path_factory):
                 "io",
                 "cpu",
                 "isolation",
+                "db",
                 "--io-ms",
                 str(IO_MS),
                 "--no-locust-html",
@@ -66,7 +68,7 @@ def test_the_report_writes_markdown_html_charts_and_locust_output(built):
     md = (out / "report.md").read_text()
     assert "## What this shows" in md and "| sync |" in md
     assert "<table>" in (out / "report.html").read_text()
-    for chart in ("timeline", "io-throughput", "io-p95", "cpu-throughput", "cpu-p95"):
+    for chart in ("timeline", "database", "io-throughput", "io-p95", "cpu-throughput", "cpu-p95"):
         png = (out / "charts" / f"{chart}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000, chart
         assert f"charts/{chart}.png" in md
@@ -98,6 +100,34 @@ def test_isolation_never_leaks_the_request_context_and_the_global_leaks_under_co
         assert isolation[target]["leaks"]["module_global"] > 0, target
     for target in ("sync", "dev-single", "dev-processes"):
         assert isolation[target]["leaks"]["module_global"] == 0, target
+
+
+def test_the_database_timeline_shows_gevents_driver_pitfall_from_the_servers_clocks(built):
+    """20 simultaneous PostgreSQL queries: psycopg 3 lets gevent's greenlets overlap them;
+    psycopg2, waiting in C, holds each worker's loop: one query at a time per process."""
+    _, data = built
+    timelines = data["db_timelines"]
+    assert set(timelines) == {"sync", "gthread", "gevent", "gevent + psycopg2"}
+    gevent_workers = data["configs"]["gevent"]["workers"]
+    right, wrong = timelines["gevent"], timelines["gevent + psycopg2"]
+    assert len(right) == len(wrong) == 20
+    assert _in_flight(right) > 2 * gevent_workers
+    assert _in_flight(wrong) <= gevent_workers
+    assert report.count_waves(wrong) >= len(wrong) // gevent_workers
+    assert {body["db"]["driver"] for body in wrong} == {"psycopg2"}
+    # sync: one query per worker process at a time.
+    assert _in_flight(timelines["sync"]) <= data["configs"]["sync"]["workers"]
+    line = next(s for s in data["what_this_shows"] if s.startswith("A real database under"))
+    assert f"ran {_in_flight(right)} at a time with psycopg 3" in line
+    assert f"and {_in_flight(wrong)} at a time with psycopg2" in line
+
+
+def test_the_database_scenario_runs_on_the_gunicorn_setups_without_failures(built):
+    _, data = built
+    database = runs(data, "db")
+    assert set(database) == {"sync", "gthread", "gevent"}
+    for target, run in database.items():
+        assert run["failures"] == 0 and run["requests"] > 0, target
 
 
 def test_what_this_shows_is_written_from_the_measured_numbers(built):

@@ -4,10 +4,12 @@ overlaps, a pool kept busy past its timeout, and the service going away and back
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from delay_service import running_delay_service
-from helpers import wait_until
+from helpers import SteadyLoad, wait_until
 
 from harness import launch
 from loadtest.evidence import simultaneous_get, summarize
@@ -82,33 +84,38 @@ def test_a_busy_pool_answers_503_with_retry_after_within_its_timeout(upstream_st
 
 
 def test_the_service_going_away_and_coming_back(upstream_stack, delay, figures):
-    """Stopped: calls get a fast JSON 503; the app stays live and ready (its other routes do
-    not need the service: docs/database.md says why readiness leaves it out). Started
-    again: calls succeed, with no app restart."""
-    delay.stop()
-    try:
-        outage = [
-            requests.get(upstream_stack.load(setup, "/api/upstream?ms=1"), timeout=15)
-            for setup in launch.SETUPS
-            for _ in range(3)
-        ]
-        assert {r.status_code for r in outage} == {503}
-        assert {r.json()["error"] for r in outage} == {"upstream_unavailable"}
-        for setup in launch.SETUPS:
-            assert requests.get(upstream_stack.load(setup, "/healthz"), timeout=5).ok
-            assert requests.get(upstream_stack.load(setup, "/readyz"), timeout=5).ok
-    finally:
-        delay.start()
-
-    def every_setup_calls() -> bool:
-        return all(
-            requests.get(upstream_stack.load(s, "/api/upstream?ms=1"), timeout=10).ok
-            for s in launch.SETUPS
+    """Stopped under a steady load: calls get a fast JSON 503; the app stays live and ready
+    (its other routes do not need the service: docs/database.md says why readiness leaves it
+    out); nothing else fails. Started again: every client's calls succeed, no app restart."""
+    urls = [upstream_stack.load(s, "/api/upstream?ms=20") for s in launch.SETUPS for _ in range(2)]
+    with SteadyLoad(urls) as load:
+        wait_until(lambda: load.served_since(0) == set(urls), timeout=30, what="steady load")
+        delay.stop()
+        stopped = time.monotonic()
+        try:
+            outage = [
+                requests.get(upstream_stack.load(setup, "/api/upstream?ms=1"), timeout=15)
+                for setup in launch.SETUPS
+                for _ in range(3)
+            ]
+            assert {r.status_code for r in outage} == {503}
+            assert {r.json()["error"] for r in outage} == {"upstream_unavailable"}
+            for setup in launch.SETUPS:
+                assert requests.get(upstream_stack.load(setup, "/healthz"), timeout=5).ok
+                assert requests.get(upstream_stack.load(setup, "/readyz"), timeout=5).ok
+        finally:
+            delay.start()
+        started = time.monotonic()
+        wait_until(
+            lambda: load.served_since(started) == set(urls),
+            timeout=30,
+            what="every client to call the restarted service",
         )
-
-    wait_until(every_setup_calls, timeout=30, what="every setup to call the restarted service")
+    assert {s.status for s in load.sent} <= {200, 503}, {s.status for s in load.sent}
+    assert max(s.seconds for s in load.sent) < 5
     figures(
         "upstream.outage",
         answered_503=len(outage),
         slowest_503_seconds=round(max(r.elapsed.total_seconds() for r in outage), 3),
+        load=load.figures(stopped, started),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.settings import PoolSettings
+from app.settings import PoolSettings, Settings
 
 
 @pytest.fixture()
@@ -313,3 +313,20 @@ def test_an_unreachable_upstream_is_a_fast_503_and_the_app_stays_ready():
     assert response.status_code == 503
     assert response.get_json()["error"] == "upstream_unavailable"
     assert client.get("/readyz").status_code == 200
+
+
+def test_the_database_url_comes_from_the_environment_or_from_a_secret_file(tmp_path):
+    """DATABASE_URL, or DATABASE_URL_FILE naming a file that holds it (a Docker secret,
+    systemd's LoadCredential): a password kept out of the environment."""
+    url = "postgresql://app:s3cret@db:5432/app"
+    assert Settings.from_environ({"DATABASE_URL": url}).database_url == url
+    secret_file = tmp_path / "database_url"
+    secret_file.write_text(url + "\n")
+    from_file = Settings.from_environ({"DATABASE_URL_FILE": str(secret_file)})
+    assert from_file.database_url == url
+    assert from_file.flask_config()["DATABASE"].url == url
+    assert Settings.from_environ({}).flask_config()["DATABASE"] is None
+    with pytest.raises(ValueError, match="not both"):
+        Settings.from_environ({"DATABASE_URL": url, "DATABASE_URL_FILE": str(secret_file)})
+    with pytest.raises(FileNotFoundError):
+        Settings.from_environ({"DATABASE_URL_FILE": str(tmp_path / "missing")})

@@ -227,16 +227,22 @@ def test_the_who_served_accounting_is_judged_on_one_workers_ceiling():
 
 def test_the_db_bound_target_is_the_pools_connections_over_the_query_time():
     """gevent: 2 processes x 20 connections / 50 ms = 800 req/s, unless the server has fewer
-    slots or the CPU (its hello rate) caps it lower."""
+    slots or the CPU (the same query with no wait, through the same path) caps it lower."""
     db = {**row("nginx→gevent", "db", 760, kind="setup via nginx"), "pool_slots": 40}
     db["slots"], db["errors"] = 2000, 0
-    hello = row("nginx→gevent", "hello", 3000, kind="setup via nginx")
-    check = by_target(targets.checks([db, hello], {}, cpus=2), "db-bound gevent")
+    nowait = {**row("nginx→gevent", "db-nowait", 3000, kind="setup via nginx"), "errors": 0}
+    check = by_target(targets.checks([db, nowait], {}, cpus=2), "db-bound gevent")
     assert check.met and "95% of 800" in check.measured
     slow = {**db, "rps": 600.0}
-    assert not by_target(targets.checks([slow, hello], {}, cpus=2), "db-bound gevent").met
-    # Capped by the CPU: hello through the same path serves only 700 req/s.
-    capped = by_target(targets.checks([db, {**hello, "rps": 700.0}], {}, cpus=2), "db-bound gevent")
-    assert capped.met and "CPU cap" in capped.measured
+    assert not by_target(targets.checks([slow, nowait], {}, cpus=2), "db-bound gevent").met
+    # Capped by the CPU: with no wait the whole path serves only 700 req/s.
+    capped = by_target(
+        targets.checks([db, {**nowait, "rps": 700.0}], {}, cpus=2), "db-bound gevent"
+    )
+    assert capped.met and "CPU cap: 700 with no wait" in capped.measured
     failing = {**db, "errors": 3}
-    assert not by_target(targets.checks([failing, hello], {}, cpus=2), "db-bound gevent").met
+    assert not by_target(targets.checks([failing, nowait], {}, cpus=2), "db-bound gevent").met
+    # hello is not the cap: the database's own CPU would be left out.
+    hello = row("nginx→gevent", "hello", 3000, kind="setup via nginx")
+    missing = by_target(targets.checks([db, hello], {}, cpus=2), "db-bound gevent")
+    assert not missing.met and "db-nowait" in missing.measured

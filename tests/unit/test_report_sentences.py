@@ -91,3 +91,36 @@ def test_the_locust_sentence_flags_runs_near_the_ceiling_or_a_full_core():
     flagged = report.locust_sentence(near, ceiling)
     assert "Locust may have been the limit" in flagged
     assert "gevent/io/50u, sync/io/50u" in flagged
+
+
+def test_the_database_sentences_compare_the_drivers_and_judge_each_setup_against_its_pools():
+    def query(pid: int, start: float, greenlet: int) -> dict:
+        return {
+            "pid": pid,
+            "hostname": "h",
+            "thread_id": pid,
+            "greenlet_id": greenlet,
+            "started_at": start,
+            "finished_at": start + 0.3,
+            "ms": 300,
+        }
+
+    # psycopg 3: four queries at once on two processes; psycopg2: one at a time per process.
+    right = [query(1 + i % 2, 0.0, i) for i in range(4)]
+    wrong = [query(1 + i % 2, 0.3 * (i // 2), i) for i in range(4)]
+    gevent = report.Target("gevent", "h", "gevent", "", slots=2000, pool_slots=40)
+    sync = report.Target("sync", "h", "sync", "", slots=5, pool_slots=5)
+    sentences = report.db_sentences(
+        {"gevent": right, "gevent + psycopg2": wrong},
+        [run("gevent", 380.0, scenario="db"), run("sync", 49.0, scenario="db")],
+        {"gevent": gevent, "sync": sync},
+        100,
+    )
+    assert sentences[0] == (
+        "A real database under gevent: 4 simultaneous 300 ms PostgreSQL queries ran 4 at a time "
+        "with psycopg 3 (1 wave, 0.30 s) and 2 at a time with psycopg2, whose wait in C holds "
+        "the worker's whole loop (2 waves, 0.60 s)."
+    )
+    # The bound: min(pool connections, slots, users) / wait: 40 / 0.1 s and 5 / 0.1 s.
+    assert "gevent served 380 req/s, 95% of its bound of 400 req/s" in sentences[1]
+    assert "sync served 49 req/s, 98% of its bound of 50 req/s" in sentences[2]
