@@ -8,7 +8,7 @@ sync, gthread, gevent; tools/native_stack.py) and Flask's dev server in its thre
 (tools/devserver.py). Then, for every target:
 
 1. sends 10 simultaneous requests and records who served them (the timeline chart);
-2. with the db scenario: starts a throwaway PostgreSQL (harness/postgres.py) for the stack,
+2. with the db scenario: has the launcher start a throwaway PostgreSQL for the stack,
    and sends 20 simultaneous 300 ms queries to each Gunicorn setup with the shipped driver
    and to gevent with psycopg2, the driver that waits in C (the database timeline chart);
 3. runs each scenario headless with Locust, at each user count, for a fixed time.
@@ -36,7 +36,6 @@ from typing import Any
 from gunicorn_conf.cpus import usable_cpus
 from harness import charts, launch
 from harness.document import Document
-from harness.postgres import throwaway_postgres
 from harness.runner import (
     NEAR_CEILING,
     SATURATED_CPU_SHARE,
@@ -519,9 +518,10 @@ def measure(args, out: Path) -> dict[str, Any]:
     logs.mkdir(parents=True, exist_ok=True)
     database = "db" in args.scenarios
     with ExitStack() as running:
-        # The db scenario's PostgreSQL: a throwaway one, on loopback, for this run only.
-        env = {"DATABASE_URL": running.enter_context(throwaway_postgres()).url} if database else {}
-        stack = running.enter_context(launch.native_stack(logs / "native-stack.log", env=env))
+        # The db scenario's PostgreSQL: the launcher's throwaway one, for this run only.
+        stack = running.enter_context(
+            launch.native_stack(logs / "native-stack.log", with_services=database)
+        )
         devs = {
             mode: running.enter_context(launch.dev_server(mode, logs / f"dev-{mode}.log"))
             for mode in DEV_MODES

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         help="start a throwaway PostgreSQL and the delay service for /api/db and /api/upstream "
         "(unless DATABASE_URL / UPSTREAM_URL are set)",
     )
-    parser.add_argument("--delay-port", type=int, default=8004)
+    parser.add_argument("--delay-port", type=int, default=Ports.delay)
     parser.add_argument(
         "--nginx-source",
         type=Path,
