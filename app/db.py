@@ -190,8 +190,10 @@ def _psycopg2_pool(settings: PoolSettings) -> Any:
     key = (os.getpid(), settings)
     with _lock:
         if key not in _psycopg2_pools:
+            # minconn = maxconn: psycopg2's pool closes any connection returned beyond
+            # minconn, so a smaller minconn would open a new connection for every query.
             _psycopg2_pools[key] = psycopg2.pool.ThreadedConnectionPool(
-                0, settings.size, settings.url, connect_timeout=CONNECT_TIMEOUT
+                settings.size, settings.size, settings.url, connect_timeout=CONNECT_TIMEOUT
             )
         return _psycopg2_pools[key]
 
