@@ -97,6 +97,23 @@ PROTECTIONS = (
         nginx=(Edit("snippets/server/rate-limit.conf", r"^limit_req .*;", ""),),
     ),
     Protection(
+        "admission",
+        "nginx refuses a setup's requests past its limit_conn at once (JSON 503, Retry-After)",
+        (
+            # One setup is enough to show it (each case takes half a minute).
+            "tests/integration/test_overload.py::"
+            "test_a_setup_offered_four_times_what_it_serves_answers_fast_and_never_hangs"
+            "[sync-io]",
+        ),
+        nginx=(
+            Edit(
+                "snippets/server/routes.conf",
+                r"^location /sync/    \{ limit_conn per_setup \d+; ",
+                "location /sync/    { ",
+            ),
+        ),
+    ),
+    Protection(
         "host-check",
         "a request for an unknown Host is refused with 421, never proxied",
         (

@@ -520,6 +520,41 @@ def block_reliability_hostile(src: Sources, doc: str) -> str:
     )
 
 
+def block_reliability_overload(src: Sources, doc: str) -> str:
+    """What each setup met when offered about four times what it serves
+    (tests/integration/test_overload.py)."""
+    workloads = {"io": "I/O-bound, 300 ms", "cpu": "CPU-bound, 20 ms"}
+    rows = []
+    for setup in SETUPS:
+        for workload, label in workloads.items():
+            key = f"overload.{setup}.{workload}"
+            if key not in src.tests:
+                continue
+            f = src.test(key)
+            in_nginx = f["refused_nginx_max_ms"]  # nginx logs whole milliseconds
+            in_nginx_text = "under 1 ms" if in_nginx < 1 else f"{num(in_nginx)} ms at most"
+            rows.append(
+                f"| {setup} | {label} | {f['limit']} | {num(f['unloaded_per_s'])}/s | "
+                f"{num(f['offered'])} ({num(f['offered_per_s'])}/s) | {num(f['served'])} | "
+                f"{num(f['refused_503'])} | {f['failed_otherwise']} | "
+                f"{num(f['served_p99_ms'])} ms (max {num(f['served_max_ms'])}) | "
+                f"{num(f['refused_p99_ms'])} ms (in nginx: {in_nginx_text}) | "
+                f"{f['goodput_pct']} % | "
+                f"{num(f['healthz_max_ms'])} ms | {num(f['after_max_ms'])} ms |"
+            )
+    assert rows, "docs/figures/tests.json has no overload.* figures: run the tests, --adopt"
+    return (
+        f"From the last full test run ({link(TESTS, doc)}), native nginx and Gunicorn on 2 "
+        "CPUs, each surge 15 s of sending (then the admitted requests finish). Times are the "
+        "client's, on the same two cores as the servers; a refusal's time inside nginx is "
+        "its access log's:\n\n"
+        "| setup | requests | limit | served unloaded | offered | served | refused (503) | "
+        "failed otherwise | served p99 | refused p99 | goodput | nginx /healthz, slowest | "
+        "first requests after, slowest |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+    )
+
+
 def block_who_served(src: Sources, doc: str) -> str:
     """What the Locust UI's "Who served" tab read in the e2e browser test, per worker count."""
     one, two = (src.test(f"e2e.locust_ui.{n}_workers") for n in (1, 2))
@@ -704,6 +739,7 @@ BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "measuring-per-request": block_measuring_per_request,
     "reliability-faults": block_reliability_faults,
     "reliability-hostile": block_reliability_hostile,
+    "reliability-overload": block_reliability_overload,
     "decision-guide": block_decision_guide,
     "decision-guide-database": block_decision_guide_database,
     "database-scaled": block_database_scaled,

@@ -43,6 +43,9 @@ def test_a_client_over_its_rate_gets_429_json_and_is_served_again_after(native_s
     assert statuses.count(200) >= BURST
     _, headers, body = next(r for r in results if r[0] == 429)
     assert body["error"] == "too_many_requests"
+    assert (
+        headers["Retry-After"] == "1"
+    )  # when to come back (nginx/snippets/http/admission-zone.conf)
     assert headers["X-Request-ID"]  # the refusal still carries the usual headers
     # The limiter refills: the same client is served again shortly.
     wait_until(
