@@ -12,7 +12,7 @@ TEST_IMAGE    := flask-three-ways/test-runner:local
 DOCKER_SOCKET ?= /var/run/docker.sock
 ARGS          ?=
 
-.PHONY: help up up-tls dev down logs test test-native lint report bench compare figures native certs venv
+.PHONY: help up up-tls dev down logs test test-native lint report bench soak compare figures native certs venv
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,6 +63,9 @@ report: $(VENV)/installed  ## the load-test report (~8 min) into artifacts/repor
 
 bench: $(VENV)/installed  ## the benchmark (~75 min; --short for a smoke run) into artifacts/bench/
 	$(PYTHON) -m harness.bench
+
+soak: $(VENV)/installed  ## 10 min of mixed load with workers recycling: nothing may grow (artifacts/soak/)
+	$(PYTHON) -m harness.soak $(ARGS)
 
 # Your app under the three setups, and a recommendation (docs/your-app.md), e.g.
 #   make compare APP='examples.notes:create_app()' PATHS='/notes /search?q=a'

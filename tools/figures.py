@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "docs" / "bench" / "bench.json"
 # A partial benchmark run: the db workloads only (harness/bench.py --only db-bound).
 DB_BENCH = ROOT / "docs" / "bench" / "database" / "bench.json"
+SOAK = ROOT / "docs" / "soak" / "soak.json"
 REPORT = ROOT / "docs" / "report" / "report.json"
 TESTS = ROOT / "docs" / "figures" / "tests.json"
 TESTS_RECORDED = ROOT / "artifacts" / "figures" / "tests.json"
@@ -74,6 +75,7 @@ class Sources:
         self.report = json.loads(REPORT.read_text())
         self.tests = json.loads(TESTS.read_text())
         self.db_bench = json.loads(DB_BENCH.read_text())
+        self.soak = json.loads(SOAK.read_text())
 
     def row(self, contender: str, workload: str, connections: int = 200) -> dict[str, Any]:
         for row in self.bench["rows"]:
@@ -543,9 +545,11 @@ def block_reliability_overload(src: Sources, doc: str) -> str:
                 f"{num(f['healthz_max_ms'])} ms | {num(f['after_max_ms'])} ms |"
             )
     assert rows, "docs/figures/tests.json has no overload.* figures: run the tests, --adopt"
+    seconds = {src.test(k)["surge_seconds"] for k in src.tests if k.startswith("overload.")}
     return (
         f"From the last full test run ({link(TESTS, doc)}), native nginx and Gunicorn on 2 "
-        "CPUs, each surge 15 s of sending (then the admitted requests finish). Times are the "
+        f"CPUs, each surge {'/'.join(map(str, sorted(seconds)))} s of sending (then the "
+        "admitted requests finish). Times are the "
         "client's, on the same two cores as the servers; a refusal's time inside nginx is "
         "its access log's:\n\n"
         "| setup | requests | limit | served unloaded | offered | served | refused (503) | "
@@ -553,6 +557,31 @@ def block_reliability_overload(src: Sources, doc: str) -> str:
         "first requests after, slowest |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
+
+
+def block_reliability_soak(src: Sources, doc: str) -> str:
+    """The committed `make soak` run (harness/soak.py), per setup."""
+    meta, rows = src.soak["meta"], src.soak["rows"]
+    met = sum(ok for row in src.soak["checks"] for ok, _ in row)
+    total = sum(len(row) for row in src.soak["checks"])
+    lines = [
+        f"From `{meta['command']}` ({link(SOAK, doc)}: {meta['minutes']:g} minutes, "
+        f"`GUNICORN_MAX_REQUESTS={meta['max_requests']}`), {met} of {total} targets met:",
+        "",
+        "| setup | sent / failed | worker memory after warm-up | descriptors, connections "
+        "(before → after the load) | p99, first → last minute | worker recycles |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['setup']} | {num(row['sent'])} / {row['failed']} | "
+            f"{row['rss_mib_start']} → {row['rss_mib_end']} MiB ({row['rss_growth_pct']:+} %) | "
+            f"{row['fds_before']} → {row['fds_after']}, {row['connections_before']} → "
+            f"{row['connections_after']} | {num(row['p99_ms_first_minute'])} → "
+            f"{num(row['p99_ms_last_minute'])} ms ({row['p99_drift_pct']:+} %) | "
+            f"{row['recycles']} |"
+        )
+    return "\n".join(lines)
 
 
 def block_who_served(src: Sources, doc: str) -> str:
@@ -740,6 +769,7 @@ BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "reliability-faults": block_reliability_faults,
     "reliability-hostile": block_reliability_hostile,
     "reliability-overload": block_reliability_overload,
+    "reliability-soak": block_reliability_soak,
     "decision-guide": block_decision_guide,
     "decision-guide-database": block_decision_guide_database,
     "database-scaled": block_database_scaled,

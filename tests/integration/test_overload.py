@@ -31,16 +31,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from flood import Flood, percentile_ms
 from helpers import nginx_access_entries, wait_until
 
+from harness.flood import Flood, percentile_ms
 from harness.launch import gunicorn_slots
 
 ROUTES = Path(__file__).resolve().parents[2] / "nginx" / "snippets" / "server" / "routes.conf"
 # An impatient client comes back this long after a refusal (nginx says Retry-After: 1).
 PAUSE_AFTER_REFUSAL = 0.25
-SURGE_SECONDS = 15
-UNLOADED_SECONDS = 6
+SURGE_SECONDS = 10
+UNLOADED_SECONDS = 4
 # The longest any request may take before it counts as hung: 2 x nginx's proxy_read_timeout
 # (35 s, nginx/snippets/location/proxy.conf).
 HUNG_AFTER = 70
@@ -121,6 +121,7 @@ def test_a_setup_offered_four_times_what_it_serves_answers_fast_and_never_hangs(
     figures(
         f"overload.{setup}.{workload}",
         path=path,
+        surge_seconds=SURGE_SECONDS,
         limit=limit,
         unloaded_per_s=rate,
         goodput_pct=round(100 * surge["served_per_s"] / rate),

@@ -30,6 +30,11 @@ STATED = {
     "docs/measuring.md": {
         "20 %": "the report's own rule: a run within 20 % of Locust's ceiling is flagged",
     },
+    "docs/reliability.md": {
+        "70 %": "the soak's paced load (harness/soak.py --load)",
+        "10 %": "the soak's memory-growth goal",
+        "20 %": "the soak's p99-drift goal",
+    },
 }
 
 

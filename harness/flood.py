@@ -1,14 +1,19 @@
-"""More load than a setup can serve, from one asyncio client: what every request met.
+"""Hundreds of HTTP clients from one asyncio process: what every request met.
 
 A thread per simulated client would not reach the hundreds of clients an overload needs on
 a two-core machine that also runs the servers, so each client here is a coroutine on one
 keep-alive connection of its own (HTTP/1.1, written by hand: one small GET, one answer with
 a Content-Length, which is all nginx sends back). Aimed only at the stack's own loopback
-ports; bounded in clients, time and per-request wait.
+ports; bounded in clients, time and per-request wait. Black-box: HTTP only, no app import.
 
-A client sends a request, waits for its answer, and sends the next one at once; after a 503
-it waits ``pause_after_refusal`` first (an impatient client: shorter than the Retry-After
-nginx sends). Offered load is therefore the served rate plus the refused clients coming back.
+Two ways to load a setup:
+
+* ``Flood`` (the overload test, tests/integration/test_overload.py): each client sends a
+  request, waits for its answer and sends the next one at once; after a 503 it waits
+  ``pause_after_refusal`` first (an impatient client: shorter than the Retry-After nginx
+  sends). Offered load is the served rate plus the refused clients coming back.
+* ``Paced`` (the soak, harness/soak.py): requests sent at a fixed rate, whatever the answers
+  take, each on a free connection of a pool, cycling through a mix of paths.
 """
 
 from __future__ import annotations
@@ -44,16 +49,19 @@ class Flood:
     pause_after_refusal: float = 0.5
     # nginx's own liveness, polled throughout on a connection of its own.
     healthz_url: str | None = None
+    # More paths on the same host and port: each client then cycles through url and these.
+    more_urls: tuple[str, ...] = ()
     answers: list[Answer] = field(default_factory=list)
     healthz_seconds: list[float] = field(default_factory=list)
     started: float = 0.0
     ended: float = 0.0
 
     def run(self) -> Flood:
-        asyncio.run(self._main())
+        asyncio.run(self.main())
         return self
 
-    async def _main(self) -> None:
+    async def main(self) -> None:
+        """The flood, as a coroutine: for running several at once in one event loop."""
         # Every client connects first, so the surge starts with all of them ready: hundreds of
         # connections opened at once would otherwise put the client's own delay into the
         # first requests' times.
@@ -71,7 +79,11 @@ class Flood:
             await probe
 
     async def _client(self, deadline: float, connection: Connection | None) -> None:
+        cycle = [request_bytes(url) for url in (self.url, *self.more_urls)]
+        sent = 0
         while time.monotonic() < deadline:
+            request = cycle[sent % len(cycle)]
+            sent += 1
             sent_at = time.monotonic()
             if connection is None:
                 try:
@@ -83,7 +95,7 @@ class Flood:
                     await asyncio.sleep(self.pause_after_refusal)
                     continue
             try:
-                answer = await asyncio.wait_for(connection.get(), self.request_timeout)
+                answer = await asyncio.wait_for(connection.get(request), self.request_timeout)
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                 answer = None
             seconds = time.monotonic() - sent_at
@@ -152,22 +164,34 @@ def percentile_ms(values: list[float], q: int = 99) -> float:
     return round(statistics.quantiles(values, n=100)[q - 1] * 1000, 1)
 
 
+# Reuse a pooled connection only if it was used this recently (Paced._one says why).
+IDLE_CONNECTION_SECONDS = 10
+
+
+def request_bytes(url: str) -> bytes:
+    """A GET for ``url``'s path and query, as this module sends it."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection to the stack, sending one GET at a time."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes):
         self.reader, self.writer, self.request = reader, writer, request
+        self.last_used = time.monotonic()
 
     @classmethod
     async def open(cls, url: str) -> Connection:
         parts = urlsplit(url)
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-        request = f"GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
-        return cls(reader, writer, request)
+        return cls(reader, writer, request_bytes(url))
 
-    async def get(self) -> tuple[int, dict[str, str], bytes]:
-        self.writer.write(self.request)
+    async def get(self, request: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Send ``request`` (default: the GET for the URL the connection was opened with)
+        and read its answer."""
+        self.writer.write(request or self.request)
         status_line = await self.reader.readuntil(b"\r\n")
         status = int(status_line.split(b" ", 2)[1])
         headers: dict[str, str] = {}
@@ -181,3 +205,60 @@ class Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+@dataclass
+class Paced:
+    """``rate`` requests a second for ``seconds``, sent on schedule whatever the answers take
+    (an open loop: a slow server does not slow the senders down), cycling through ``urls``
+    (one host and port). Each request takes an idle connection of a pool, or opens one."""
+
+    urls: list[str]
+    rate: float
+    seconds: float
+    request_timeout: float
+    answers: list[tuple[str, Answer]] = field(default_factory=list)
+
+    async def run(self) -> None:
+        # A few connections ready before the first request, as a running client would have.
+        idle = list(await asyncio.gather(*(Connection.open(self.urls[0]) for _ in range(8))))
+        requests = [request_bytes(url) for url in self.urls]
+        started = time.monotonic()
+        total = int(self.rate * self.seconds)
+        tasks = []
+        for number in range(total):
+            delay = started + number / self.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            index = number % len(self.urls)
+            tasks.append(asyncio.create_task(self._one(idle, self.urls[index], requests[index])))
+        await asyncio.gather(*tasks)
+        for connection in idle:
+            connection.close()
+
+    async def _one(self, idle: list[Connection], url: str, request: bytes) -> None:
+        sent_at = time.monotonic()
+        # Like any HTTP client's pool: a connection idle for longer than the server keeps one
+        # (nginx's keepalive_timeout, 15 s: nginx/snippets/http/basics.conf) is dropped, not
+        # reused, or a request would race nginx closing it.
+        while idle and sent_at - idle[-1].last_used > IDLE_CONNECTION_SECONDS:
+            idle.pop().close()
+        connection = idle.pop() if idle else None
+        try:
+            if connection is None:
+                connection = await asyncio.wait_for(Connection.open(url), self.request_timeout)
+            status, headers, _ = await asyncio.wait_for(
+                connection.get(request), self.request_timeout
+            )
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as failure:
+            if connection is not None:
+                connection.close()
+            name = type(failure).__name__
+            self.answers.append((url, Answer(sent_at, time.monotonic() - sent_at, None, name)))
+            return
+        self.answers.append((url, Answer(sent_at, time.monotonic() - sent_at, status)))
+        if headers.get("connection", "").lower() == "close":
+            connection.close()
+        else:
+            connection.last_used = time.monotonic()
+            idle.append(connection)
