@@ -74,7 +74,7 @@ timeout = env_int("GUNICORN_TIMEOUT", 30)
 # container is SIGKILLed mid-drain.
 graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Seconds an idle keep-alive connection stays open (gthread and gevent; sync closes every
-# connection). MUST be longer than nginx's upstream keepalive_timeout (60 s,
+# connection). MUST be longer than nginx's upstream keepalive_timeout (20 s,
 # nginx/snippets/upstream/keepalive.conf): if Gunicorn closes first, nginx may reuse a
 # connection just as it closes and answer 502 "upstream prematurely closed connection".
 keepalive = env_int("GUNICORN_KEEPALIVE", 75)

@@ -141,6 +141,12 @@ def test_gunicorn_outlives_nginx_upstream_keepalive_so_nginx_never_reuses_a_clos
         assert int(resolved(setup)["keepalive"]) > max(nginx_idle)
 
 
+def test_nginx_drops_idle_upstream_connections_before_a_restarting_worker_kills_them():
+    nginx_idle = nginx_seconds("keepalive_timeout", "snippets/upstream/keepalive.conf")
+    for setup in SETUPS:
+        assert max(nginx_idle) < int(resolved(setup)["graceful_timeout"])
+
+
 def test_nginx_waits_longer_than_gunicorns_worker_timeout():
     (read_timeout,) = nginx_seconds("proxy_read_timeout", "snippets/location/proxy.conf")
     assert read_timeout > int(resolved("sync")["timeout"])
