@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import time
 from collections import Counter
@@ -45,9 +46,13 @@ MIX = ("/api/whoami", "/api/io?ms=50", "/api/cpu?ms=5")
 SAMPLE_EVERY = 5.0
 CALIBRATION_SECONDS = 5
 REQUEST_TIMEOUT = 30
-# nginx's idle keep-alive pool per upstream (nginx/snippets/upstream/keepalive.conf): the
-# connections it may keep open to a setup once the load stops.
-KEEPALIVE_POOL = 128
+# nginx's idle keep-alive pool per upstream, read from its one place
+# (nginx/snippets/upstream/keepalive.conf): the connections it may keep open to a setup once
+# the load stops.
+KEEPALIVE_CONF = ROOT / "nginx" / "snippets" / "upstream" / "keepalive.conf"
+(KEEPALIVE_POOL,) = (
+    int(n) for n in re.findall(r"^keepalive (\d+);", KEEPALIVE_CONF.read_text(), re.M)
+)
 
 
 @dataclass
