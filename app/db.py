@@ -47,6 +47,13 @@ from app.settings import PoolSettings
 
 # Seconds to wait for the database to accept a connection before calling it unreachable.
 CONNECT_TIMEOUT = 2
+# Seconds the pool keeps retrying a lost connection in the background before it gives up
+# until the next request asks (psycopg_pool's reconnect_timeout). Its retries wait twice as
+# long after each failure (1, 2, 4, 8, 16 s...), and a request only waits for them: with the
+# default 300 s, a process can go on answering 503 for 16 s and more after the database is
+# back. Given up after 5 s, the widest gap is 2 s and the next request starts over at once
+# (tests/integration/test_database.py measures it).
+RECONNECT_SECONDS = 5
 # The shipped driver first; the second is the gevent pitfall, for measuring it.
 DRIVERS = ("psycopg", "psycopg2")
 # One statement, one round trip: the wait (pg_sleep in FROM runs first: it yields the row),
@@ -109,6 +116,7 @@ def pool(settings: PoolSettings) -> ConnectionPool:
                 min_size=1,
                 max_size=settings.size,
                 timeout=settings.timeout,
+                reconnect_timeout=RECONNECT_SECONDS,
                 kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
                 connection_class=_RecordedConnection,
                 name=f"app-{wanted[0]}",

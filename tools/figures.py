@@ -657,6 +657,7 @@ def block_database_limits(src: Sources, doc: str) -> str:
     """The pool kept busy past its timeout, and the database stopped and started again."""
     busy = src.test("database.pool_exhausted.gevent")
     outage = src.test("database.outage")
+    long_ = src.test("database.reconnect")
     compose = src.test("e2e.database.outage")
     limit = src.test("database.max_connections")
     return (
@@ -669,6 +670,11 @@ def block_database_limits(src: Sources, doc: str) -> str:
         f"slowest after {num(outage['slowest_503_seconds'])} s; `/readyz` 503, `/healthz` 200. "
         f"Started again, every setup served queries within {num(outage['back_within_seconds'])} s, "
         f"with no restart.\n"
+        f"- **A long outage** (the database stopped {num(long_['outage_seconds'])} s, one "
+        f"process's pool): {long_['refused_during_outage']} queries answered 503 meanwhile; "
+        f"started again, it served a query within {num(long_['back_within_seconds'])} s "
+        f"(left to itself, psycopg_pool retries 1, 2, 4, 8, 16 s apart; `RECONNECT_SECONDS` "
+        f"bounds it).\n"
         f"- **The compose stack's database stopped** (`docker compose stop db`): "
         f"{compose['answered_503']} of {compose['answered_503']} queries answered 503, the "
         f"slowest after {num(compose['slowest_503_seconds'])} s (the name `db` no longer "
