@@ -106,14 +106,18 @@ class Sent:
     sent_at: float
     status: int | None
     seconds: float
+    # The "hostname" of a JSON answer (the container that served it), when asked for.
+    served_by: str | None = None
+    # Why no HTTP answer came (the exception's name), or why a 200 was not JSON.
+    error: str | None = None
 
 
 class SteadyLoad:
     """One client thread per URL, each sending one GET after another until the block ends:
     load held through a fault, and a record of what every request met."""
 
-    def __init__(self, urls: list[str], timeout: float = 15) -> None:
-        self.urls, self.timeout = urls, timeout
+    def __init__(self, urls: list[str], timeout: float = 15, hosts: bool = False) -> None:
+        self.urls, self.timeout, self.hosts = urls, timeout, hosts
         self.sent: list[Sent] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(url,)) for url in urls]
@@ -122,11 +126,16 @@ class SteadyLoad:
         with requests.Session() as session:
             while not self._stop.is_set():
                 started = time.monotonic()
+                host = error = None
                 try:
-                    status: int | None = session.get(url, timeout=self.timeout).status_code
-                except requests.RequestException:
-                    status = None
-                self.sent.append(Sent(url, started, status, time.monotonic() - started))
+                    response = session.get(url, timeout=self.timeout)
+                    status: int | None = response.status_code
+                    if self.hosts and status == 200:
+                        host = response.json().get("hostname")
+                except (requests.RequestException, ValueError) as exc:
+                    status, error = None, f"{type(exc).__name__}: {exc}"[:300]
+                seconds = time.monotonic() - started
+                self.sent.append(Sent(url, started, status, seconds, host, error))
 
     def served_since(self, moment: float) -> set[str]:
         """The URLs that got a 200 to a request sent after ``moment``."""

@@ -758,8 +758,48 @@ def block_upstream(src: Sources, doc: str) -> str:
     )
 
 
+def block_swarm(src: Sources, doc: str) -> str:
+    """The three-node swarm: a rolling update, a worker drained, a worker lost."""
+    update = src.test("e2e.swarm.rolling_update")
+    drain = src.test("e2e.swarm.drain")
+    lost = src.test("e2e.swarm.node_lost")
+
+    def row(event: str, figures: dict, back: str) -> str:
+        return (
+            f"| {event} | {figures['sent']:,} | {figures['failed']} | "
+            f"{num(figures['slowest_seconds'])} s | {back} |"
+        )
+
+    return "\n".join(
+        [
+            "| event | requests | failed | slowest answer | back to the declared replicas |",
+            "|---|---|---|---|---|",
+            row(
+                "rolling update of all three setups at once (`service update --force`)",
+                update,
+                f"every task replaced in {num(update['seconds'])} s",
+            ),
+            row(
+                f"worker drained ({drain['tasks_moved']} tasks on it)",
+                drain,
+                f"{num(drain['converged_seconds'])} s",
+            ),
+            row(
+                f"worker killed: engine, containerd and its {lost['tasks_lost']} tasks, SIGKILL",
+                lost,
+                f"declared down after {num(lost['declared_down_seconds'])} s; replicas "
+                f"running elsewhere after {num(lost['converged_seconds'])} s",
+            ),
+            "",
+            f"The slowest answers while a node is lost are requests nginx first sent to a task "
+            f"on it and retried on another ({link(TESTS, doc)}).",
+        ]
+    )
+
+
 BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "upstream": block_upstream,
+    "swarm": block_swarm,
     "database-overlap": block_database_overlap,
     "database-limits": block_database_limits,
     "database-driver": block_database_driver,

@@ -1,115 +1,204 @@
-"""Docker Swarm: the stack in deploy/swarm deploys, and a rolling update of the app while a
-bounded client sends requests through nginx fails none of them.
+"""Docker Swarm across three nodes: deploy/swarm/stack.yml, as shipped, on a swarm of one
+manager and two workers (tests/swarm_cluster.py: each node a Docker Engine of its own), with
+all three setups, under a steady client load through nginx on the manager:
 
-Runs on a single-node swarm this test creates and leaves again. This machine has no IPVS,
-so the stack uses what works everywhere: dnsrr endpoints and nginx resolving the tasks.
+1. a rolling update of every setup at once,
+2. a worker drained (what an operator does before maintenance),
+3. a worker lost outright: its engine, containerd and containers SIGKILLed together.
+
+Each time: requests failed (the goal, and the assertion, is 0: these GETs are idempotent,
+and nginx retries one on another task when its task is gone), how long until the lost
+replicas run elsewhere, and the stack back to the replicas it declares. Figures go to
+deploy/README.md ("From one node to many").
+
+The tests run in order on one cluster: each starts from where the one before left it.
+This machine has no IPVS, so the stack uses what works everywhere: dnsrr endpoints and nginx
+resolving the tasks (VXLAN overlay networking works).
 """
 
 from __future__ import annotations
 
-import subprocess
-import threading
 import time
-from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import requests
-from helpers import wait_until
+from helpers import Sent, SteadyLoad, wait_until
+from swarm_cluster import Cluster, Node, docker, swarm_cluster
 
-from harness.launch import ROOT, free_port
+from harness.launch import ROOT, SETUPS
 
-STACK = "flask-three-ways-e2e-swarm"
-
-
-def docker(*args: str, env: dict | None = None, timeout: float = 300) -> str:
-    result = subprocess.run(
-        ["docker", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout
-    )
-    assert result.returncode == 0, f"docker {' '.join(args)}:\n{result.stdout}{result.stderr}"
-    return result.stdout
-
-
-def detached() -> list[str]:
-    """`--detach=true` where the CLI has the flag (Docker 26+, which warns without it); older
-    CLIs (Debian bookworm's 20.10) have no flag and always return without waiting."""
-    return ["--detach=true"] if "--detach" in docker("stack", "deploy", "--help") else []
+STACK = "flask"
+SERVICES = [f"{STACK}_app-{setup}" for setup in SETUPS]
+NGINX = f"{STACK}_nginx"
+# The images `docker compose build` makes (docker-compose.yml), which stack.yml runs.
+IMAGES = ["flask-three-ways/app:local", "flask-three-ways/nginx:local"]
+# Two clients per setup, each sending one short I/O request after another.
+CLIENTS_PER_SETUP, REQUEST = 2, "api/io?ms=20"
+# How long the lost replicas may take to run elsewhere: Swarm declares a node down after
+# missing heartbeats (5 s apart), then starts each task, which is healthy after its first
+# checks (2 s apart) on two busy cores. Generous; the figures say what it took.
+CONVERGE_SECONDS = 120
 
 
-@pytest.fixture()
-def swarm_stack(compose_stack):
-    """The images come from the compose tier's build; the swarm is ours to create."""
-    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
-    created = state != "active"
-    if created:
-        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
-    port = free_port()
-    env = {**compose_stack.env, "HTTP_PORT": str(port)}
-    try:
-        docker("stack", "deploy", *detached(), "-c", "deploy/swarm/stack.yml", STACK, env=env)
-        base = f"http://127.0.0.1:{port}"
+@pytest.fixture(scope="module")
+def cluster(compose_stack) -> Iterator[Cluster]:
+    """The images come from the compose tier's build; the cluster and the stack are ours."""
+    with swarm_cluster(IMAGES) as cluster:
+        manager = cluster.manager
+        docker("cp", str(ROOT / "deploy" / "swarm"), f"{manager.name}:/stack")
+        manager.docker("stack", "deploy", "--compose-file", "/stack/stack.yml", STACK)
         wait_until(
-            lambda: requests.get(f"{base}/gthread/readyz", timeout=2).status_code == 200,
-            timeout=120,
-            what="the swarm stack to answer through nginx",
+            lambda: (
+                all(len(cluster.running_tasks(s)) == replicas(cluster, s) for s in SERVICES)
+                and cluster.running_tasks(NGINX) == [manager.name]
+            ),
+            timeout=240,
+            what="every app service to run its replicas, and nginx on the manager",
         )
-        yield base
-    finally:
-        subprocess.run(["docker", "stack", "rm", STACK], capture_output=True)
-        if created:
-            wait_until(
-                lambda: (
-                    not docker(
-                        "ps", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}"
-                    ).strip()
-                ),
-                timeout=60,
-                what="the stack's containers to go",
-            )
-            subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
+        wait_until(
+            lambda: all(
+                requests.get(f"{base(cluster)}/{setup}/readyz", timeout=5).status_code == 200
+                for setup in SETUPS
+            ),
+            timeout=120,
+            what="every setup to answer through nginx",
+        )
+        yield cluster
 
 
-def test_a_rolling_update_under_load_fails_no_request(swarm_stack):
-    url = f"{swarm_stack}/gthread/api/io?ms=20"
-    counts: Counter = Counter()
-    hosts: Counter = Counter()
-    stop = threading.Event()
-    lock = threading.Lock()
+def base(cluster: Cluster) -> str:
+    """nginx, published in mode host on the manager's own address."""
+    return f"http://{cluster.manager.address}:8080"
 
-    def client() -> None:  # bounded: 120 s or 20,000 requests, whichever comes first
-        deadline = time.monotonic() + 120
-        with requests.Session() as session:
-            while (
-                not stop.is_set() and time.monotonic() < deadline and sum(counts.values()) < 20_000
-            ):
-                try:
-                    response = session.get(url, timeout=15)
-                    outcome = response.status_code
-                    host = response.json().get("hostname") if outcome == 200 else None
-                except (requests.RequestException, ValueError) as exc:
-                    outcome, host = type(exc).__name__, None
-                with lock:
-                    counts[outcome] += 1
-                    if host:
-                        hosts[host] += 1
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
-        wait_until(lambda: counts[200] >= 50, timeout=30, what="the client to get going")
-        before = set(hosts)
-        # Blocks until the update has converged: every task replaced, start-first.
-        docker("service", "update", "--force", "--detach=false", f"{STACK}_app-gthread")
-        target = sum(counts.values()) + 100
-        wait_until(lambda: sum(counts.values()) >= target, timeout=30, what="more requests")
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    sent, failed = sum(counts.values()), sum(counts.values()) - counts[200]
-    print(
-        f"\nswarm rolling update: {sent} requests sent, {failed} failed ({dict(counts)}); "
-        f"tasks before {len(before)}, tasks that served after: {len(set(hosts) - before)}"
+def replicas(cluster: Cluster, service: str) -> int:
+    return cluster.inspect(service)["Spec"]["Mode"]["Replicated"]["Replicas"]
+
+
+@contextmanager
+def steady_load(cluster: Cluster) -> Iterator[SteadyLoad]:
+    """The clients, sending through nginx until the block ends; yielded once they are going."""
+    urls = [f"{base(cluster)}/{s}/{REQUEST}" for s in SETUPS for _ in range(CLIENTS_PER_SETUP)]
+    with SteadyLoad(urls, timeout=30, hosts=True) as load:
+        yield load
+
+
+def every_client_served_after(load: SteadyLoad, moment: float, what: str) -> None:
+    wait_until(
+        lambda: {s.url for s in list(load.sent) if s.sent_at > moment} == set(load.urls),
+        timeout=30,
+        what=f"every client served after {what}",
     )
-    assert set(hosts) - before, "no new task served: the update did not happen"
-    assert failed == 0
+
+
+def tasks_on(cluster: Cluster, node: Node) -> int:
+    """How many app tasks run on ``node`` now."""
+    return sum(cluster.running_tasks(service).count(node.name) for service in SERVICES)
+
+
+def converged(cluster: Cluster, without: Node | None = None) -> Callable[[], bool]:
+    """Every app service runs its declared replicas, none of them on ``without``."""
+
+    def check() -> bool:
+        for service in SERVICES:
+            nodes = cluster.running_tasks(service)
+            if len(nodes) != replicas(cluster, service) or (without and without.name in nodes):
+                return False
+        return True
+
+    return check
+
+
+def outcome(sent: list[Sent]) -> dict:
+    """What the clients met: requests sent, failed (anything but a 200), slowest answer."""
+    return {
+        "sent": len(sent),
+        "failed": sum(s.status != 200 for s in sent),
+        "failed_by_status": sorted({str(s.status) for s in sent if s.status != 200}),
+        "errors": sorted({s.error for s in sent if s.error})[:5],
+        "slowest_seconds": round(max(s.seconds for s in sent), 2),
+    }
+
+
+def busiest_worker(cluster: Cluster) -> tuple[Node, int]:
+    """The worker that runs the most app tasks now, and how many it runs (at least one)."""
+    worker = max(cluster.workers, key=lambda node: tasks_on(cluster, node))
+    tasks = tasks_on(cluster, worker)
+    assert tasks >= 1, "no app task on any worker"
+    return worker, tasks
+
+
+def seconds_until_converged_without(cluster: Cluster, node: Node, since: float) -> float:
+    """Waits until every app service runs its replicas elsewhere than ``node``."""
+    wait_until(
+        converged(cluster, without=node),
+        timeout=CONVERGE_SECONDS,
+        what=f"{node.name}'s tasks to run elsewhere",
+    )
+    return time.monotonic() - since
+
+
+def test_each_setups_replicas_run_on_different_nodes_and_nginx_on_the_manager(cluster):
+    for service in SERVICES:
+        nodes = cluster.running_tasks(service)
+        assert len(nodes) == 2 and len(set(nodes)) == 2, (service, nodes)
+    assert cluster.running_tasks(NGINX) == [cluster.manager.name]
+
+
+def test_a_rolling_update_of_every_setup_fails_no_request(cluster, figures):
+    with steady_load(cluster) as load:
+        before = {s.served_by for s in load.sent}
+        started = time.monotonic()
+        for service in SERVICES:  # all three at once: each replaces its tasks start-first
+            cluster.manager.docker("service", "update", "--force", "--detach=true", service)
+        wait_until(
+            lambda: all(cluster.update_state(s) == "completed" for s in SERVICES),
+            timeout=CONVERGE_SECONDS * 2,
+            what="every rolling update to complete",
+        )
+        took = time.monotonic() - started
+        after = time.monotonic()
+        every_client_served_after(load, after, "the update")
+    served_by_new = {s.served_by for s in load.sent if s.sent_at > after} - before
+    assert len(served_by_new) >= 2 * len(SETUPS), "the new tasks did not serve"
+    result = outcome(load.sent)
+    figures("e2e.swarm.rolling_update", **result, seconds=round(took, 1))
+    assert result["failed"] == 0, result
+
+
+def test_draining_a_worker_fails_no_request(cluster, figures):
+    drained, moved = busiest_worker(cluster)
+    with steady_load(cluster) as load:
+        started = time.monotonic()
+        cluster.manager.docker("node", "update", "--availability", "drain", drained.name)
+        took = seconds_until_converged_without(cluster, drained, started)
+    cluster.manager.docker("node", "update", "--availability", "active", drained.name)
+    result = outcome(load.sent)
+    figures("e2e.swarm.drain", **result, tasks_moved=moved, converged_seconds=round(took, 1))
+    assert result["failed"] == 0, result
+
+
+def test_losing_a_worker_node_fails_no_request_and_its_replicas_run_elsewhere(cluster, figures):
+    lost, moved = busiest_worker(cluster)
+    with steady_load(cluster) as load:
+        started = time.monotonic()
+        docker("kill", "--signal", "KILL", lost.name)
+        wait_until(
+            lambda: cluster.node_states()[lost.name][0] == "down",
+            timeout=CONVERGE_SECONDS,
+            what="the manager to declare the node down",
+        )
+        declared_down = time.monotonic() - started
+        took = seconds_until_converged_without(cluster, lost, started)
+        every_client_served_after(load, time.monotonic(), "the node was lost")
+    result = outcome(load.sent)
+    figures(
+        "e2e.swarm.node_lost",
+        **result,
+        tasks_lost=moved,
+        declared_down_seconds=round(declared_down, 1),
+        converged_seconds=round(took, 1),
+    )
+    assert result["failed"] == 0, result

@@ -27,6 +27,7 @@ DOCKERFILES = [
 ]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 SYSTEMD = ROOT / "deploy" / "systemd"
+SWARM = ROOT / "deploy" / "swarm"
 # Kubernetes versions the manifests must be valid for: an old supported one and a new one.
 KUBERNETES_VERSIONS = ["1.30.0", "1.35.0"]
 
@@ -92,6 +93,31 @@ def test_termination_grace_outlasts_gunicorns_drain_and_the_pre_stop_pause():
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
 
 
+def test_swarm_nginx_gives_up_on_a_vanished_node_inside_its_retry_window():
+    """A node that vanishes sends no reset. nginx must notice a dead connection (TCP
+    keepalive, timed by stack.yml's sysctls) before proxy_next_upstream_timeout ends, or the
+    request in flight is not retried: it waits out proxy_read_timeout and fails (measured:
+    tests/e2e/test_swarm.py lost such requests before the keepalive was set)."""
+    import re
+
+    import yaml
+
+    stack = yaml.safe_load((SWARM / "stack.yml").read_text())
+    sysctls = {k: int(v) for k, v in stack["services"]["nginx"]["sysctls"].items()}
+    dead_after = sysctls["net.ipv4.tcp_keepalive_time"] + (
+        sysctls["net.ipv4.tcp_keepalive_intvl"] * sysctls["net.ipv4.tcp_keepalive_probes"]
+    )
+    proxy = (ROOT / "nginx" / "snippets" / "location" / "proxy.conf").read_text()
+    retry_window = int(re.search(r"^proxy_next_upstream_timeout (\d+)s;", proxy, re.M)[1])
+    assert dead_after < retry_window
+    assert re.search(r"^proxy_socket_keepalive on;", (SWARM / "site.conf").read_text(), re.M)
+    for setup in SETUPS:
+        app = stack["services"][f"app-{setup}"]
+        # Gunicorn exits 0 when Swarm stops an unhealthy task: on-failure never replaces it.
+        assert app["deploy"]["restart_policy"]["condition"] == "any"
+        assert app["stop_grace_period"] == "40s"  # > graceful_timeout (30 s)
+
+
 def test_the_systemd_units_verify(tmp_path):
     """systemd-analyze verify on a gunicorn@sync instance; ExecStart points at this
     checkout's Gunicorn, which must exist for the check. Any warning fails too. The unit's
@@ -122,7 +148,7 @@ def nginx_test(conf: Path, prefix: Path) -> subprocess.CompletedProcess:
     return run(need("nginx"), "-t", "-q", "-e", "stderr", "-p", f"{prefix}/", "-c", conf)
 
 
-@pytest.mark.parametrize("variant", ["plain", "tls", "systemd"])
+@pytest.mark.parametrize("variant", ["plain", "tls", "systemd", "swarm"])
 def test_every_shipped_nginx_configuration_passes_nginx_t(variant):
     # World-readable scratch space: nginx's workers drop to an unprivileged user.
     scratch = Path(tempfile.mkdtemp(prefix="nginx-t-"))
@@ -138,6 +164,9 @@ def test_every_shipped_nginx_configuration_passes_nginx_t(variant):
         conf = render_nginx(scratch, Ports(), certs)
         if variant == "systemd":
             shutil.copy(SYSTEMD / "upstreams.conf", conf.parent / "upstreams.conf")
+        if variant == "swarm":  # what deploy/swarm/stack.yml mounts as configs
+            shutil.copy(SWARM / "upstreams.conf", conf.parent / "upstreams.conf")
+            shutil.copy(SWARM / "site.conf", conf.parent / "sites" / "stack.conf")
         result = nginx_test(conf, scratch)
         assert result.returncode == 0, result.stderr
     finally:
