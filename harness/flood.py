@@ -225,14 +225,19 @@ class Paced:
         requests = [request_bytes(url) for url in self.urls]
         started = time.monotonic()
         total = int(self.rate * self.seconds)
-        tasks = []
+        # Only the requests still in flight: a finished task is dropped at once, so a long
+        # run does not pile up hundreds of thousands of them for the collector to scan.
+        in_flight: set[asyncio.Task[None]] = set()
         for number in range(total):
             delay = started + number / self.rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             index = number % len(self.urls)
-            tasks.append(asyncio.create_task(self._one(idle, self.urls[index], requests[index])))
-        await asyncio.gather(*tasks)
+            task = asyncio.create_task(self._one(idle, self.urls[index], requests[index]))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        while in_flight:
+            await asyncio.gather(*in_flight)
         for connection in idle:
             connection.close()
 

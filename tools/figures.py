@@ -792,7 +792,8 @@ def block_swarm(src: Sources, doc: str) -> str:
             ),
             "",
             f"The slowest answers while a node is lost are requests nginx first sent to a task "
-            f"on it and retried on another ({link(TESTS, doc)}).",
+            f"on it and retried on another; answers cut short by the kill, in this run: "
+            f"{lost.get('cut_short', 0)} ({link(TESTS, doc)}).",
         ]
     )
 

@@ -6,10 +6,11 @@ all three setups, under a steady client load through nginx on the manager:
 2. a worker drained (what an operator does before maintenance),
 3. a worker lost outright: its engine, containerd and containers SIGKILLed together.
 
-Each time: requests failed (the goal, and the assertion, is 0: these GETs are idempotent,
-and nginx retries one on another task when its task is gone), how long until the lost
-replicas run elsewhere, and the stack back to the replicas it declares. Figures go to
-deploy/README.md ("From one node to many").
+Each time: requests failed (the goal is 0: these GETs are idempotent, and nginx retries one
+on another task when its task is gone; asserted for the update and the drain, and for the
+lost node every request except an answer the node was cut off in the middle of sending), how
+long until the lost replicas run elsewhere, and the stack back to the replicas it declares.
+Figures go to deploy/README.md ("From one node to many").
 
 The tests run in order on one cluster: each starts from where the one before left it.
 This machine has no IPVS, so the stack uses what works everywhere: dnsrr endpoints and nginx
@@ -180,7 +181,9 @@ def test_draining_a_worker_fails_no_request(cluster, figures):
     assert result["failed"] == 0, result
 
 
-def test_losing_a_worker_node_fails_no_request_and_its_replicas_run_elsewhere(cluster, figures):
+def test_losing_a_worker_node_retries_every_request_not_yet_answered_and_moves_its_replicas(
+    cluster, figures
+):
     lost, moved = busiest_worker(cluster)
     with steady_load(cluster) as load:
         started = time.monotonic()
@@ -194,11 +197,18 @@ def test_losing_a_worker_node_fails_no_request_and_its_replicas_run_elsewhere(cl
         took = seconds_until_converged_without(cluster, lost, started)
         every_client_served_after(load, time.monotonic(), "the node was lost")
     result = outcome(load.sent)
+    # The one failure nginx cannot retry: an answer the lost node had begun to send (its
+    # headers are on their way to the client) and never finished. It reaches the client cut
+    # short, at most one per request in flight on the node at the kill. Anything else (a
+    # hang, a 502 or 504: a request nginx did not retry in time) fails the test.
+    failed = [s for s in load.sent if s.status != 200]
+    cut_short = [s for s in failed if s.error and "IncompleteRead" in s.error]
     figures(
         "e2e.swarm.node_lost",
         **result,
+        cut_short=len(cut_short),
         tasks_lost=moved,
         declared_down_seconds=round(declared_down, 1),
         converged_seconds=round(took, 1),
     )
-    assert result["failed"] == 0, result
+    assert failed == cut_short and len(cut_short) <= moved, result
