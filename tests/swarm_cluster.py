@@ -57,10 +57,9 @@ class Node:
     name: str
     address: str = ""
 
-    def docker(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
+    def docker(self, *args: str, timeout: float = 300) -> str:
         """This node's engine, through its own CLI (``docker exec``)."""
-        flags = [f"--env={key}={value}" for key, value in (env or {}).items()]
-        return docker("exec", *flags, self.name, "docker", *args, timeout=timeout)
+        return docker("exec", self.name, "docker", *args, timeout=timeout)
 
     def engine_answers(self) -> bool:
         result = subprocess.run(

@@ -102,10 +102,12 @@ def tasks_on(cluster: Cluster, node: Node) -> int:
 def converged(cluster: Cluster, without: Node | None = None) -> Callable[[], bool]:
     """Every app service runs its declared replicas, none of them on ``without``."""
 
+    declared = {service: replicas(cluster, service) for service in SERVICES}  # read once
+
     def check() -> bool:
         for service in SERVICES:
             nodes = cluster.running_tasks(service)
-            if len(nodes) != replicas(cluster, service) or (without and without.name in nodes):
+            if len(nodes) != declared[service] or (without and without.name in nodes):
                 return False
         return True
 
@@ -125,8 +127,8 @@ def outcome(sent: list[Sent]) -> dict:
 
 def busiest_worker(cluster: Cluster) -> tuple[Node, int]:
     """The worker that runs the most app tasks now, and how many it runs (at least one)."""
-    worker = max(cluster.workers, key=lambda node: tasks_on(cluster, node))
-    tasks = tasks_on(cluster, worker)
+    counts = [(tasks_on(cluster, node), node) for node in cluster.workers]
+    tasks, worker = max(counts, key=lambda pair: pair[0])
     assert tasks >= 1, "no app task on any worker"
     return worker, tasks
 
