@@ -28,10 +28,18 @@ def evidence(started_at: float, **extra: Any) -> dict[str, Any]:
     body["client_addr"] = req.remote_addr
     body["path"] = req.path
     body["scheme"] = req.scheme
-    body["started_at"] = round(started_at, 6)
-    body["finished_at"] = round(time.time(), 6)
+    body["started_at"] = _to_microseconds(started_at)
+    body["finished_at"] = _to_microseconds(time.time())
     body.update(extra)
     return body
+
+
+def _to_microseconds(seconds: float) -> float:
+    """``seconds`` to the microsecond (1764340000.123456), at a fifth of ``round(seconds, 6)``'s
+    cost, which every answer would pay twice: ``round`` with digits goes through a decimal
+    conversion, this is two float operations. The two can differ in the last digit (the
+    product is rounded once more), far below what the server's clock resolves."""
+    return round(seconds * 1_000_000) / 1_000_000
 
 
 def _ms_arg() -> int:

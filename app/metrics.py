@@ -92,21 +92,20 @@ def _os_threads() -> int:
 # valgrind): every write takes one process-wide lock, asks the kernel for the pid and formats
 # two doubles. Served, the metrics were most of what observability cost (docs/bench/bench.md).
 # So the per-request series are written here directly: each as a _Slot, one 8-byte store into
-# the worker's metrics file at the entry prometheus_client created for it, under a lock of its
-# own (threads serving different routes do not wait on each other). This relies on the file
-# layout of the pinned prometheus-client (app/requirements.txt: mmap_dict.py, values.py);
+# the worker's metrics file at the entry prometheus_client created for it. This relies on the
+# file layout of the pinned prometheus-client (app/requirements.txt: mmap_dict.py, values.py);
 # tests/unit/test_metrics.py fails if an upgrade changes it. Without PROMETHEUS_MULTIPROC_DIR
 # (tests, the dev server) the in-memory values are used as they are: they already have inc().
-_pack_double = struct.Struct("d").pack
+_pack_into = struct.Struct("d").pack_into
 
 
 class _Slot:
     """One labelled value in this worker's metrics file, at a fixed offset. prometheus_client
     formats the entry (key, value, timestamp) when the child is created; here only the value's
-    eight bytes are rewritten, whole (a slice assignment, never a partial write a concurrent
-    scrape could read)."""
+    eight bytes are rewritten, whole (one copy into the mapping, never a partial write a
+    concurrent scrape could read). Not safe on its own: callers hold _writing."""
 
-    __slots__ = ("_file", "_pos", "_value", "_lock")
+    __slots__ = ("_file", "_pos", "_value")
 
     def __init__(self, value: Any) -> None:
         # get() makes prometheus_client check the pid first: in a forked child it moves every
@@ -114,13 +113,10 @@ class _Slot:
         self._value = value.get()
         self._file = value._file  # MmapedDict; its mmap can be replaced when the file grows
         self._pos = value._file._positions[value._key]
-        self._lock = threading.Lock()
 
     def inc(self, amount: float) -> None:
-        with self._lock:
-            self._value = total = self._value + amount
-            pos = self._pos
-            self._file._m[pos : pos + 8] = _pack_double(total)
+        self._value = total = self._value + amount
+        _pack_into(self._file._m, self._pos, total)
 
 
 def _slot(value: Any) -> Any:
@@ -141,22 +137,19 @@ class _Outcome:
         self.latency_buckets = [_slot(bucket) for bucket in histogram._buckets]
 
 
-# Built per process (a forked child starts over: its values live in a file of its own) and
-# per label set, on first use. Two threads building the same entry at once both get the one
+# One lock for every write of this process, taken once when a request starts and once when it
+# ends (not once per value: a request's four writes at the end share it). It is held for a few
+# bytecodes, never across I/O. Built per process and per label set, on first use: a forked
+# child starts over (_start_over), since its values live in a file of its own and a lock held
+# at the fork would stay held. Two threads building the same entry at once both get the one
 # setdefault() kept.
 _BOUNDS = LATENCY._upper_bounds
-_built_for_pid: int | None = None
+_writing = threading.Lock()
 _in_flight_slots: dict[str, Any] = {}
 _outcomes: dict[tuple[str, str, str, str], _Outcome] = {}
 
 
 def _in_flight(kind: str) -> Any:
-    global _built_for_pid
-    pid = os.getpid()
-    if _built_for_pid != pid:
-        _in_flight_slots.clear()
-        _outcomes.clear()
-        _built_for_pid = pid
     slot = _in_flight_slots.get(kind)
     if slot is None:
         slot = _in_flight_slots.setdefault(kind, _slot(IN_FLIGHT.labels(kind)._value))
@@ -175,15 +168,28 @@ def _outcome(route: str, method: str, status: str, kind: str) -> _Outcome:
 # Gunicorn worker starts, the gthread pool grows), so they are set then, not on every
 # request: counting /proc/self/task is a directory listing. "Seen" lives in a thread-local,
 # freed with its thread; under gevent that is per greenlet, i.e. per client connection
-# (nginx keeps its connections open), still not per request. The pid guards a forked child.
+# (nginx keeps its connections open), still not per request.
 _seen = threading.local()
 
 
+def _start_over() -> None:
+    """In a forked child: nothing of the parent's is written to, waited on or taken as seen."""
+    global _writing, _seen
+    _writing = threading.Lock()
+    _seen = threading.local()
+    _in_flight_slots.clear()
+    _outcomes.clear()
+
+
+# Gunicorn imports the app after it forks (preload_app is off), so this matters when a
+# process that already served forks: preload, or tests/unit/test_metrics.py.
+os.register_at_fork(after_in_child=_start_over)
+
+
 def _note_process_and_thread(kind: str) -> None:
-    pid = os.getpid()
-    if getattr(_seen, "pid", None) == pid:
+    if getattr(_seen, "noted", False):
         return
-    _seen.pid = pid
+    _seen.noted = True
     PROCESSES.labels(kind).set(1)  # this process is alive: livesum counts it once
     THREADS.labels(kind).set(_os_threads())
 
@@ -193,7 +199,9 @@ def start(environ: dict[str, Any], kind: str) -> bool:
     paths that are not counted (the scrape itself)."""
     if environ.get("PATH_INFO") in UNCOUNTED:
         return False
-    _in_flight(kind).inc(1)
+    slot = _in_flight(kind)
+    with _writing:
+        slot.inc(1)
     _note_process_and_thread(kind)
     return True
 
@@ -208,10 +216,13 @@ def route(environ: dict[str, Any]) -> str:
 
 def finish(environ: dict[str, Any], route: str, status: str, kind: str, seconds: float) -> None:
     """The app has answered (or raised): count the request by route, method and status, time
-    it, and take it out of flight. Runs in the process start() ran in, which checked the pid."""
+    it, and take it out of flight. Runs in the process and thread start() ran in."""
     outcome = _outcome(route, environ.get("REQUEST_METHOD", "GET"), status[:3], kind)
-    outcome.requests.inc(1)
-    outcome.latency_sum.inc(seconds)
     # The histogram's bucket: the first upper bound >= seconds ("le"), as observe() finds it.
-    outcome.latency_buckets[bisect.bisect_left(_BOUNDS, seconds)].inc(1)
-    _in_flight_slots[kind].inc(-1)
+    bucket = outcome.latency_buckets[bisect.bisect_left(_BOUNDS, seconds)]
+    in_flight = _in_flight_slots[kind]
+    with _writing:
+        outcome.requests.inc(1)
+        outcome.latency_sum.inc(seconds)
+        bucket.inc(1)
+        in_flight.inc(-1)

@@ -17,8 +17,8 @@ log lines find it on ``request.environ`` under any worker class.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -28,6 +28,19 @@ from app.serving import worker_class
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+
+# This process's id, as the X-Worker-Pid header carries it: read once, and again in a forked
+# child, not with a system call on every request.
+_pid = str(os.getpid())
+
+
+def _forked() -> None:
+    global _pid
+    _pid = str(os.getpid())
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class Observability:
@@ -45,7 +58,7 @@ class Observability:
         added = [
             (request_id.HEADER, chosen),
             (logs.WORKER_CLASS_HEADER, kind),
-            (logs.WORKER_PID_HEADER, str(os.getpid())),
+            (logs.WORKER_PID_HEADER, _pid),
         ]
         answered: list[str] = []
 
@@ -59,7 +72,7 @@ class Observability:
             return start_response(status, headers, exc_info)
 
         counted = metrics.start(environ, kind)
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             return self.wsgi_app(environ, observed_start_response)
         finally:
@@ -67,7 +80,7 @@ class Observability:
             # exception leave Flask): in-flight can never drift upwards.
             if counted:
                 status, route = answered or ("500", metrics.UNMATCHED)
-                metrics.finish(environ, route, status, kind, time.perf_counter() - started)
+                metrics.finish(environ, route, status, kind, perf_counter() - started)
 
 
 def init_app(app: Flask) -> None:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Runs in a child interpreter: serves requests in this process and in a forked child (a
 # worker of its own, with its own file), then prints every sample the collector reads.
 SERVE_AND_COLLECT = r"""
-import json, os, sys
+import json, os, signal, sys
 from app import create_app, metrics
 from prometheus_client import CollectorRegistry, multiprocess
 
@@ -37,12 +37,19 @@ for n in range(int(sys.argv[1])):
     metrics._outcome(f"/grown/{n}", "GET", "200", "werkzeug")
 client.get("/api/whoami")
 
+# Forked while the parent holds the metrics' write lock (another thread could, mid-request):
+# the child must not inherit it held, and must name itself in X-Worker-Pid.
+metrics._writing.acquire()
 child = os.fork()
 if child == 0:
-    client.get("/api/whoami")
+    signal.alarm(10)  # a child stuck on an inherited lock dies, and the parent says so
+    answer = client.get("/api/whoami")
     client.get("/api/io?ms=1")
-    os._exit(0)
-os.waitpid(child, 0)
+    os._exit(0 if answer.headers["X-Worker-Pid"] == str(os.getpid()) else 3)
+metrics._writing.release()
+_, status = os.waitpid(child, 0)
+if status != 0:
+    sys.exit(f"the forked child failed: wait status {status}")
 
 registry = CollectorRegistry()
 multiprocess.MultiProcessCollector(registry)
