@@ -24,6 +24,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -720,8 +721,9 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "pair_rounds": args.pair_rounds,
         "connections": args.connections,
+        # Quoted as a shell would need it: contender names have spaces.
         "command": "python -m harness.bench "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        + shlex.join(argv if argv is not None else sys.argv[1:]),
         "only": args.only,
     }
     write_results(args.out, meta, measure(args))
