@@ -179,15 +179,6 @@ def block_readme_timeline(src: Sources, doc: str) -> str:
     )
 
 
-def block_readme_sustained(src: Sources, doc: str) -> str:
-    io_ms, users = _report_arg(src, "io_ms"), src.run("sync", "io")["users"]
-    return (
-        f"Under sustained load (`/api/io?ms={io_ms}`, {users} Locust users; from "
-        f"{link(REPORT, doc)}, {src.report['meta']['cpus']} CPUs):\n\n"
-        + report_io_table(src, doc, ["sync", "gthread", "gevent", "dev-threaded"], p95=False)
-    )
-
-
 def block_measuring_report(src: Sources, doc: str) -> str:
     cpu_ms, cpus = _report_arg(src, "cpu_ms"), src.report["meta"]["cpus"]
     ceiling = src.report["locust_ceiling"]["rps"]
@@ -612,14 +603,6 @@ def block_locust_database_drivers(src: Sources, doc: str) -> str:
     )
 
 
-def block_readme_who_served(src: Sources, doc: str) -> str:
-    run = src.test("e2e.locust_ui.1_workers")
-    readings = " and ".join(
-        f"*{seen['reading']}* on {setup}" for setup, seen in reversed(run["rows"].items())
-    )
-    return f"IoBound at {run['io_ms']} ms, {run['users']} users: {readings} ({link(TESTS, doc)})."
-
-
 def block_database_overlap(src: Sources, doc: str) -> str:
     """20 simultaneous /api/db queries per setup, from the integration test."""
     rows = {setup: src.test(f"database.simultaneous.{setup}") for setup in SETUPS}
@@ -808,9 +791,7 @@ BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "database-limits": block_database_limits,
     "database-driver": block_database_driver,
     "who-served": block_who_served,
-    "readme-who-served": block_readme_who_served,
     "readme-timeline": block_readme_timeline,
-    "readme-sustained": block_readme_sustained,
     "measuring-simultaneous": block_measuring_simultaneous,
     "measuring-report": block_measuring_report,
     "measuring-bench": block_measuring_bench,
