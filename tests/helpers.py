@@ -85,17 +85,22 @@ def nginx_access_entries(log_text: str) -> list[dict]:
     ]
 
 
-def wait_for_locust_to_stop(ui: str, timeout: float = 30) -> None:
-    """After ``POST /stop``: the master says "stopped" and every live worker is ready again (it
-    reports "stopped" first; a run started before it is ready would spawn no users there).
+def live_locust_workers(stats: dict) -> list[dict]:
+    """The workers of a Locust master's ``/stats/requests`` answer that are still there.
 
     A worker stopped before it said goodbye (a scale-down) stays in the master's list as
-    "missing" for about a minute (locust/runners.py, HEARTBEAT_DEAD_INTERNAL) and will never
-    be ready: it serves no users, so it is not waited for. A CI run did, and timed out."""
+    "missing" for about a minute (locust/runners.py, HEARTBEAT_DEAD_INTERNAL): it serves no
+    users and will never be ready, so nothing should wait for it (CI runs did, and timed out)."""
+    return [w for w in stats.get("workers") or [] if w.get("state") != "missing"]
+
+
+def wait_for_locust_to_stop(ui: str, timeout: float = 30) -> None:
+    """After ``POST /stop``: the master says "stopped" and every live worker is ready again (it
+    reports "stopped" first; a run started before it is ready would spawn no users there)."""
 
     def stopped() -> bool:
         stats = requests.get(f"{ui}/stats/requests", timeout=5).json()
-        live = [w for w in stats.get("workers") or [] if w["state"] != "missing"]
+        live = live_locust_workers(stats)
         return stats["state"] == "stopped" and all(w["state"] == "ready" for w in live)
 
     wait_until(stopped, timeout=timeout, what="the Locust run to stop")

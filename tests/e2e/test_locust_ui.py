@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import wait_for_locust_to_stop, wait_until
+from helpers import live_locust_workers, wait_for_locust_to_stop, wait_until
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from harness.launch import SETUPS, boot_configs
@@ -37,12 +37,8 @@ def scale_workers(compose_stack, count: int) -> None:
     compose_stack.scale("locust-worker", count)
 
     def live_workers() -> int:
-        # A worker stopped before it could say goodbye stays in the master's list as
-        # "missing" (a CI run waited 60 s for it to go): only the others are serving.
-        workers = requests.get(f"{compose_stack.locust_url}/stats/requests", timeout=5).json()[
-            "workers"
-        ]
-        return sum(worker.get("state") != "missing" for worker in workers)
+        stats = requests.get(f"{compose_stack.locust_url}/stats/requests", timeout=5).json()
+        return len(live_locust_workers(stats))
 
     wait_until(
         lambda: live_workers() == count,
