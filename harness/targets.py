@@ -91,12 +91,21 @@ def per_request_cpu_ms(row: Row) -> float:
 # --- The targets -----------------------------------------------------------------------
 
 
+# I/O-bound: the least share of its bound a setup must serve (issue 13, target 6).
+SLOT_SHARE = 0.90
+CPU_CAP_SHARE = 0.95
+
+
 def io_bound_near_its_bound(runs: Runs, setup: str) -> Check:
     """I/O-bound: a setup serves near slots / latency, capped by the CPU (its rate on hello
-    through the same path, where the app does nothing but its own overhead)."""
+    through the same path, where the app does nothing but its own overhead).
+
+    The share is the issue's, by which bound applies: 90 % of the slot bound (gthread; sync
+    too), where every request also holds its slot for the server's own per-request path and
+    its turn on the GIL, and 95 % of the CPU cap (gevent), which already counts that path."""
     target = (
-        f"I/O-bound {setup} via nginx, {runs.top} connections >= 95 % of its bound, "
-        "rounds max/min <= 1.1"
+        f"I/O-bound {setup} via nginx, {runs.top} connections >= {SLOT_SHARE:.0%} of its "
+        f"slot bound or {CPU_CAP_SHARE:.0%} of its CPU cap, rounds max/min <= 1.1"
     )
     keys = ((f"nginx→{setup}", "io"), (f"nginx→{setup}", "hello"))
     found = runs.need(*keys)
@@ -126,11 +135,12 @@ def io_bound_near_its_bound(runs: Runs, setup: str) -> Check:
             f"p50 {alone['p50_ms']} ms, so slots / that = "
             f"{min(row['slots'], runs.top) / (alone['p50_ms'] / 1000):.0f}"
         )
+    share = CPU_CAP_SHARE if capped < bound else SLOT_SHARE
     return Check(
         target,
         f"{row['rps']:g} req/s = {row['rps'] / capped:.0%} of {capped:g}{cap_note}; "
         f"slots {row['slots']} / {IO_MS} ms = {bound:g}; max/min {stable:.2f}" + latency_note,
-        row["rps"] >= 0.95 * capped and stable <= 1.1,
+        row["rps"] >= share * capped and stable <= 1.1,
     )
 
 

@@ -66,6 +66,25 @@ def test_targets_are_judged_from_the_measured_ratios():
     assert "MISSED" in by_target(found, "hop on hello, gevent").sentence()
 
 
+def test_io_bound_share_depends_on_which_bound_applies():
+    """The issue's shares: 90 % of a slot bound (gthread, sync), 95 % of a CPU cap (gevent)."""
+
+    def judged(rps, slots, hello):
+        rows = [
+            row("nginx→gthread", "hello", hello, kind="setup via nginx"),
+            row("nginx→gthread", "io", rps, kind="setup via nginx", slots=slots),
+        ]
+        return by_target(targets.checks(rows, {}, cpus=2), "I/O-bound gthread")
+
+    # Slot bound 64 / 50 ms = 1280 below the CPU cap (4000): 90 % of it is enough.
+    assert judged(1160, 64, 4000).met  # 91 %
+    assert not judged(1140, 64, 4000).met  # 89 %
+    # CPU cap 1200 below the slot bound (2000 / 50 ms): 95 % of the cap is needed.
+    capped = judged(1120, 2000, 1200)  # 93 %
+    assert not capped.met and "CPU cap: 1200" in capped.measured
+    assert judged(1150, 2000, 1200).met  # 96 %
+
+
 def test_wrk_output_is_parsed_with_units():
     sample = """
   Latency Distribution
