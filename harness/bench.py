@@ -721,13 +721,18 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "pair_rounds": args.pair_rounds,
         "connections": args.connections,
-        # Quoted as a shell would need it: contender names have spaces.
-        "command": "python -m harness.bench "
-        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": rerun_command(argv if argv is not None else sys.argv[1:]),
         "only": args.only,
     }
     write_results(args.out, meta, measure(args))
     return 0
+
+
+def rerun_command(argv: list[str]) -> str:
+    """The command that measures this run again: ``make bench`` for the whole benchmark,
+    else the module with these arguments, quoted as a shell needs them (contender names have
+    spaces)."""
+    return "python -m harness.bench " + shlex.join(argv) if argv else "make bench"
 
 
 def write_results(out: Path, meta: dict, result: dict) -> None:

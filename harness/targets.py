@@ -104,8 +104,9 @@ def io_bound_near_its_bound(runs: Runs, setup: str) -> Check:
     too), where every request also holds its slot for the server's own per-request path and
     its turn on the GIL, and 95 % of the CPU cap (gevent), which already counts that path."""
     target = (
-        f"I/O-bound {setup} via nginx, {runs.top} connections >= {SLOT_SHARE:.0%} of its "
-        f"slot bound or {CPU_CAP_SHARE:.0%} of its CPU cap, rounds max/min <= 1.1"
+        f"I/O-bound {setup} via nginx, {runs.top} connections >= {SLOT_SHARE * 100:.0f} % of "
+        f"its slot bound or {CPU_CAP_SHARE * 100:.0f} % of its CPU cap, no errors, "
+        "rounds max/min <= 1.1"
     )
     keys = ((f"nginx→{setup}", "io"), (f"nginx→{setup}", "hello"))
     found = runs.need(*keys)
@@ -139,8 +140,9 @@ def io_bound_near_its_bound(runs: Runs, setup: str) -> Check:
     return Check(
         target,
         f"{row['rps']:g} req/s = {row['rps'] / capped:.0%} of {capped:g}{cap_note}; "
-        f"slots {row['slots']} / {IO_MS} ms = {bound:g}; max/min {stable:.2f}" + latency_note,
-        row["rps"] >= share * capped and stable <= 1.1,
+        f"slots {row['slots']} / {IO_MS} ms = {bound:g}; {row['errors']} errors; "
+        f"max/min {stable:.2f}" + latency_note,
+        row["rps"] >= share * capped and row["errors"] == 0 and stable <= 1.1,
     )
 
 

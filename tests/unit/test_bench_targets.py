@@ -67,12 +67,13 @@ def test_targets_are_judged_from_the_measured_ratios():
 
 
 def test_io_bound_share_depends_on_which_bound_applies():
-    """The issue's shares: 90 % of a slot bound (gthread, sync), 95 % of a CPU cap (gevent)."""
+    """The issue's shares: 90 % of a slot bound (gthread, sync), 95 % of a CPU cap (gevent);
+    and no errors."""
 
-    def judged(rps, slots, hello):
+    def judged(rps, slots, hello, errors=0):
         rows = [
             row("nginx→gthread", "hello", hello, kind="setup via nginx"),
-            row("nginx→gthread", "io", rps, kind="setup via nginx", slots=slots),
+            row("nginx→gthread", "io", rps, kind="setup via nginx", slots=slots, errors=errors),
         ]
         return by_target(targets.checks(rows, {}, cpus=2), "I/O-bound gthread")
 
@@ -83,6 +84,8 @@ def test_io_bound_share_depends_on_which_bound_applies():
     capped = judged(1120, 2000, 1200)  # 93 %
     assert not capped.met and "CPU cap: 1200" in capped.measured
     assert judged(1150, 2000, 1200).met  # 96 %
+    # The issue's "no 5xx": one error misses it, whatever the rate.
+    assert not judged(1250, 64, 4000, errors=1).met
 
 
 def test_wrk_output_is_parsed_with_units():
@@ -265,3 +268,11 @@ def test_the_db_bound_target_is_the_pools_connections_over_the_query_time():
     hello = row("nginx→gevent", "hello", 3000, kind="setup via nginx")
     missing = by_target(targets.checks([db, hello], {}, cpus=2), "db-bound gevent")
     assert not missing.met and "db-nowait" in missing.measured
+
+
+def test_the_rerun_command_is_the_one_that_measured_the_run():
+    assert bench.rerun_command([]) == "make bench"
+    # Contender names have spaces: quoted the way a shell needs them.
+    assert bench.rerun_command(["--contenders", "gthread bare Flask"]) == (
+        "python -m harness.bench --contenders 'gthread bare Flask'"
+    )
