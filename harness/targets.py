@@ -100,9 +100,10 @@ def io_bound_near_its_bound(runs: Runs, setup: str) -> Check:
     """I/O-bound: a setup serves near slots / latency, capped by the CPU (its rate on hello
     through the same path, where the app does nothing but its own overhead).
 
-    The share is the issue's, by which bound applies: 90 % of the slot bound (gthread; sync
+    The share depends on which bound applies: SLOT_SHARE of the slot bound (gthread; sync
     too), where every request also holds its slot for the server's own per-request path and
-    its turn on the GIL, and 95 % of the CPU cap (gevent), which already counts that path."""
+    its turn on the GIL; CPU_CAP_SHARE of the CPU cap (gevent), which already counts that
+    path."""
     target = (
         f"I/O-bound {setup} via nginx, {runs.top} connections >= {SLOT_SHARE * 100:.0f} % of "
         f"its slot bound or {CPU_CAP_SHARE * 100:.0f} % of its CPU cap, no errors, "
