@@ -53,9 +53,9 @@ test:  ## the whole suite (every tier) in a container: needs only Docker and mak
 test-native: $(VENV)/installed  ## the same suite with the host's own tools (docs/testing.md)
 	$(PYTHON) -m pytest $(ARGS)
 
-lint: $(VENV)/installed  ## ruff, mypy (app), shellcheck
+lint: $(VENV)/installed  ## ruff, mypy (app, delay), shellcheck
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m mypy app
+	$(PYTHON) -m mypy app delay
 	shellcheck .ci/run .ci/standin-images.sh tools/make-dev-cert.sh
 
 report: $(VENV)/installed  ## the load-test report (~8 min) into artifacts/report/

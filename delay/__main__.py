@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import re
 import signal
@@ -17,7 +18,7 @@ IDLE_SECONDS = 75
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
-def answer(status: int, body: dict, keep_alive: bool) -> bytes:
+def answer(status: int, body: dict[str, object], keep_alive: bool) -> bytes:
     payload = json.dumps(body).encode()
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
     head = (
@@ -28,7 +29,7 @@ def answer(status: int, body: dict, keep_alive: bool) -> bytes:
     return head.encode() + payload
 
 
-def route(method: str, target: str) -> tuple[int, dict, float]:
+def route(method: str, target: str) -> tuple[int, dict[str, object], float]:
     """(status, body, seconds to wait before answering) for one request."""
     if method != "GET":
         return 405, {"error": "method_not_allowed", "message": "Only GET is served."}, 0
@@ -45,16 +46,45 @@ def route(method: str, target: str) -> tuple[int, dict, float]:
     return 200, {"waited_ms": ms}, ms / 1000
 
 
-async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class Connections:
+    """The open connections, so that a stop ends each one cleanly: an idle one is closed at
+    once, one whose request is being answered gets its answer (Connection: close) first."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.idle: set[asyncio.StreamWriter] = set()  # waiting for their next request
+        self.handlers: set[asyncio.Task[None]] = set()
+
+    async def close(self, grace: float) -> None:
+        self.stopping = True
+        for writer in self.idle:
+            writer.close()  # its reader sees the end of the stream; its handler returns
+        if self.handlers:
+            await asyncio.wait(self.handlers, timeout=grace)
+
+
+async def serve_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connections: Connections
+) -> None:
+    handler = asyncio.current_task()
+    assert handler is not None
+    connections.handlers.add(handler)
     try:
-        while True:
+        while not connections.stopping:
+            connections.idle.add(writer)
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_SECONDS)
+                # asyncio.timeout, not wait_for: on 3.11, wait_for drops a cancellation that
+                # lands as the read completes, and under steady keep-alive traffic the loop
+                # then serves on past a shutdown's one cancel.
+                async with asyncio.timeout(IDLE_SECONDS):
+                    head = await reader.readuntil(b"\r\n\r\n")
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-                return  # the client closed, or stayed idle too long
+                return  # the client closed, stayed idle too long, or the service is stopping
             except asyncio.LimitOverrunError:
                 writer.write(answer(400, {"error": "head_too_large"}, keep_alive=False))
                 return
+            finally:
+                connections.idle.discard(writer)
             lines = head.decode("latin-1").split("\r\n")
             parts = lines[0].split(" ")
             headers = dict(
@@ -69,23 +99,32 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
             status, body, wait = route(parts[0], parts[1])
             if wait:
                 await asyncio.sleep(wait)
-            writer.write(answer(status, body, keep_alive))
-            await writer.drain()
+            keep_alive = keep_alive and not connections.stopping
+            try:
+                writer.write(answer(status, body, keep_alive))
+                await writer.drain()
+            except ConnectionError:
+                return  # the client left before its answer: nothing to tell it
             if not keep_alive:
                 return
     finally:
         writer.close()
+        connections.handlers.discard(handler)
 
 
 async def main(host: str, port: int) -> None:
-    server = await asyncio.start_server(serve_connection, host, port, limit=MAX_HEAD)
+    connections = Connections()
+    server = await asyncio.start_server(
+        functools.partial(serve_connection, connections=connections), host, port, limit=MAX_HEAD
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(json.dumps({"event": "delay_ready", "host": host, "port": port}), flush=True)
-    async with server:
-        await stop.wait()
+    await stop.wait()
+    server.close()  # no new connections
+    await connections.close(grace=MAX_MS / 1000)
 
 
 if __name__ == "__main__":

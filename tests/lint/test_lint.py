@@ -1,5 +1,5 @@
-"""Lint as tests: ruff (lint and format) on all Python, mypy (strict) on the app package,
-shellcheck on every shell script. A missing tool fails, it never skips."""
+"""Lint as tests: ruff (lint and format) on all Python, mypy (strict) on the app and the
+delay service, shellcheck on every shell script. A missing tool fails, it never skips."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def test_every_python_file_is_formatted_by_ruff():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_app_package_type_checks_strictly():
-    result = run([sys.executable, "-m", "mypy", "app"])
+def test_the_shipped_packages_type_check_strictly():
+    result = run([sys.executable, "-m", "mypy", "app", "delay"])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
