@@ -19,6 +19,7 @@ resolving the tasks (VXLAN overlay networking works).
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -168,7 +169,7 @@ def test_a_rolling_update_of_every_setup_fails_no_request(cluster, figures):
     assert len(served_by_new) >= 2 * len(SETUPS), "the new tasks did not serve"
     result = outcome(load.sent)
     figures("e2e.swarm.rolling_update", **result, seconds=round(took, 1))
-    assert result["failed"] == 0, result
+    assert result["failed"] == 0, (result, nginx_errors(cluster))
 
 
 def test_draining_a_worker_fails_no_request(cluster, figures):
@@ -180,7 +181,7 @@ def test_draining_a_worker_fails_no_request(cluster, figures):
     cluster.manager.docker("node", "update", "--availability", "active", drained.name)
     result = outcome(load.sent)
     figures("e2e.swarm.drain", **result, tasks_moved=moved, converged_seconds=round(took, 1))
-    assert result["failed"] == 0, result
+    assert result["failed"] == 0, (result, nginx_errors(cluster))
 
 
 def test_losing_a_worker_node_retries_every_request_not_yet_answered_and_moves_its_replicas(
@@ -213,4 +214,21 @@ def test_losing_a_worker_node_retries_every_request_not_yet_answered_and_moves_i
         declared_down_seconds=round(declared_down, 1),
         converged_seconds=round(took, 1),
     )
-    assert failed == cut_short and len(cut_short) <= moved, result
+    assert failed == cut_short and len(cut_short) <= moved, (result, nginx_errors(cluster))
+
+
+def nginx_errors(cluster: Cluster) -> list[str]:
+    """What nginx logged of the failures, for a failure message: its error-log lines (warn
+    and up: nginx.conf), each failed attempt at a task and why (refused, timed out, reset),
+    and the access-log line of every answer but a 200, with each task tried and what it gave
+    ("upstream", "upstream_status")."""
+    command = ["docker", "exec", cluster.manager.name, "docker", "service", "logs", "--raw", NGINX]
+    logs = subprocess.run(command, capture_output=True, timeout=60)  # errors go to stderr
+    lines = (logs.stdout + logs.stderr).decode(errors="replace").splitlines()
+    return [
+        line
+        for line in lines
+        if "[error]" in line
+        or "[warn]" in line
+        or ('"nginx_access"' in line and '"status":200' not in line)
+    ][-40:]
