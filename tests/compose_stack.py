@@ -59,8 +59,10 @@ class ComposeStack:
             timeout=timeout,
         )
         if check and result.returncode != 0:
+            # `up --wait` fails on a service that is not healthy: say why it is not.
+            why = self.why_unhealthy() if "up" in args else ""
             raise AssertionError(
-                f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+                f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}\n{why}"
             )
         return result.stdout
 
@@ -98,7 +100,28 @@ class ComposeStack:
                 s["State"] == "running" and s.get("Health") in ("healthy", "") for s in running
             )
 
-        wait_until(healthy, timeout=timeout, what="every service to be healthy again")
+        try:
+            wait_until(healthy, timeout=timeout, what="every service to be healthy again")
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n{self.why_unhealthy()}") from None
+
+    def why_unhealthy(self) -> str:
+        """For a failure message: each running service not healthy, its last health checks'
+        output and its last log lines."""
+        report = []
+        for service in self.services():
+            if service["State"] == "exited" or service.get("Health") in ("healthy", ""):
+                continue
+            health = subprocess.run(
+                ["docker", "inspect", "--format", "{{json .State.Health}}", service["ID"]],
+                capture_output=True,
+                text=True,
+            ).stdout
+            logs = self.compose(
+                "logs", "--no-color", "--tail", "30", service["Service"], check=False
+            )
+            report.append(f"--- {service['Service']}: {service.get('Health')}\n{health}\n{logs}")
+        return "\n".join(report)
 
 
 def require_docker() -> None:
