@@ -92,6 +92,7 @@ class Contender:
     # top_only: the variants exist for one target each, judged there.
     workloads: tuple[str, ...] = PEER_WORKLOADS
     top_only: bool = False
+    host: str | None = None  # the Host header, where the URL's host is not one nginx serves
 
     def takes_part_in(self, workload: str, connections: int, top: int) -> bool:
         if self.top_only and connections != top:
@@ -151,7 +152,11 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def run_wrk(
-    url: str, connections: int, seconds: int, server_cpu: Callable[[], float]
+    url: str,
+    connections: int,
+    seconds: int,
+    server_cpu: Callable[[], float],
+    host: str | None = None,
 ) -> dict[str, Any]:
     server_before = server_cpu()
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -165,6 +170,7 @@ def run_wrk(
             "--latency",
             "--timeout",
             "10s",
+            *(["--header", f"Host: {host}"] if host else []),
             url,
         ],
         capture_output=True,
@@ -339,22 +345,38 @@ def contenders(
         )
     )
     if docker:
-        # The compose stack as users run it, through its nginx (load port published for the
-        # run): against the native nginx→setup rows, what running in containers costs.
+        # The compose stack as users run it, through its nginx: against the native
+        # nginx→setup rows, what running in containers costs. Twice: through the load port
+        # published on 127.0.0.1, which the engine's userland proxy (docker-proxy, a process
+        # on the host) carries from loopback into the container, its CPU counted with the
+        # containers'; and at nginx's own address, the path a client on another host takes
+        # once the engine's NAT rules have passed its packets on (docs/measuring.md).
         composed = stack.enter_context(launch.compose_stack(logs / "compose.log"))
         idle = measure_idle(composed, idle_seconds)
+        load_port = int(composed.load_url.rsplit(":", 1)[1])
+        port_proxies = [process_tree_cpu(pid) for pid in composed.port_proxy_pids(load_port)]
+
+        def published_cpu() -> float:
+            return composed.cpu_seconds() + sum(proxy() for proxy in port_proxies)
+
+        address = f"http://{composed.nginx_address()}:{launch.NGINX_LOAD_PORT}"
         for setup in launch.SETUPS:
-            found.append(
-                Contender(
-                    f"docker nginx→{setup}",
-                    "setup in docker",
-                    composed.load_url + f"/{setup}",
-                    composed.cpu_seconds,
-                    slots[setup],
-                    workloads=("hello",),
-                    top_only=True,
+            for name, base, cpu, host in (
+                (f"docker nginx→{setup}", composed.load_url, published_cpu, None),
+                (f"docker nginx→{setup} by address", address, composed.cpu_seconds, "nginx"),
+            ):
+                found.append(
+                    Contender(
+                        name,
+                        "setup in docker",
+                        base + f"/{setup}",
+                        cpu,
+                        slots[setup],
+                        workloads=("hello",),
+                        top_only=True,
+                        host=host,
+                    )
                 )
-            )
         return found, idle
     return found, None
 
@@ -378,7 +400,7 @@ def wait_until_idle(contender: Contender) -> None:
     """Let the previous run's queued requests drain before the next run starts: a server's
     accept queue is first in, first out, so one request answered means the queue ahead of it
     is gone. (A sync worker still serves the requests wrk abandoned at 200 connections.)"""
-    launch.http_status(contender.base + contender.probe, timeout=60)
+    launch.http_status(contender.base + contender.probe, timeout=60, host=contender.host)
 
 
 def measure(args) -> dict[str, Any]:
@@ -429,7 +451,11 @@ def measure(args) -> dict[str, Any]:
                         wait_until_idle(contender)
                         samples.setdefault((contender.name, workload, connections), []).append(
                             run_wrk(
-                                contender.url(workload), connections, args.seconds, contender.cpu
+                                contender.url(workload),
+                                connections,
+                                args.seconds,
+                                contender.cpu,
+                                contender.host,
                             )
                         )
             if args.locust:
@@ -508,7 +534,9 @@ def measure_pairs(
                     f"  pair {round_no + 1} hello c={connections:<3} {contender.name}", flush=True
                 )
                 wait_until_idle(contender)
-                run = run_wrk(contender.url("hello"), connections, args.seconds, contender.cpu)
+                run = run_wrk(
+                    contender.url("hello"), connections, args.seconds, contender.cpu, contender.host
+                )
                 rates[contender.name] = run["rps"]
                 if contender.kind == "setup variant":
                     samples.setdefault((contender.name, "hello", connections), []).append(run)

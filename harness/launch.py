@@ -53,9 +53,11 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
-def http_status(url: str, timeout: float = 2) -> int | None:
+def http_status(url: str, timeout: float = 2, host: str | None = None) -> int | None:
+    """The status ``url`` answers (None: no answer), sent with Host ``host`` if given."""
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -359,13 +361,14 @@ def nginx(
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-# Published only for measuring: the compose stack keeps nginx's unlimited load port (8081)
-# inside its network; the benchmark adds this override to reach it from the host, on
-# 127.0.0.1 only.
-LOAD_PORT_OVERRIDE = """services:
+# nginx's load port in its container (nginx/sites/stack.conf): no rate limit. The compose
+# stack keeps it inside its networks; the benchmark adds this override to reach it from
+# the host, published on 127.0.0.1 only.
+NGINX_LOAD_PORT = 8081
+LOAD_PORT_OVERRIDE = f"""services:
   nginx:
     ports:
-      - "127.0.0.1:${BENCH_LOAD_PORT}:8081"
+      - "127.0.0.1:${{BENCH_LOAD_PORT}}:{NGINX_LOAD_PORT}"
 """
 
 
@@ -397,6 +400,40 @@ class ComposeRunning:
         """CPU seconds used so far by every container of the stack, from their cgroups (the
         engine's own accounting: processes that already exited count too)."""
         return sum(cgroup_cpu_seconds(container) for container in self.container_ids())
+
+    def nginx_address(self) -> str:
+        """nginx's address on its network (edge): where a client on another host reaches it,
+        once the engine's NAT has passed it on; the host reaches it directly."""
+        (container,) = subprocess.run(
+            ["docker", "compose", "-p", self.project, "ps", "-q", "nginx"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        networks = json.loads(
+            subprocess.run(
+                ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", container],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        return networks[f"{self.project}_edge"]["IPAddress"]
+
+    def port_proxy_pids(self, port: int) -> list[int]:
+        """The engine's userland proxies (docker-proxy) for a published ``port``: the
+        processes that carry a connection from the host's own loopback to the container.
+        None when the engine runs with userland-proxy false (its NAT rules do it)."""
+        pids = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0].endswith(b"docker-proxy") and str(port).encode() in args:
+                pids.append(int(cmdline.parent.name))
+        return pids
 
 
 def cgroup_cpu_seconds(container_id: str) -> float:
