@@ -13,6 +13,7 @@ CONTENDERS = {
     *(f"nginx→{s}" for s in SETUPS),
     *(f"{s} {variant}" for s in SETUPS for variant in ("observability off", "bare Flask")),
     *(f"docker nginx→{s}" for s in SETUPS),
+    *(f"docker nginx→{s} by address" for s in SETUPS),
     "dev-single",
     "dev-threaded",
     "dev-processes",
