@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +91,37 @@ class ComposeStack:
     def config(self) -> dict[str, Any]:
         return json.loads(self.compose("config", "--format", "json"))
 
-    def wait_until_healthy(self, timeout: float = 90) -> None:
+    def wait_until_healthy(self, timeout: float = 90, fresh: bool = False) -> None:
         """Every running service healthy again (after a test stopped one): Docker marks a
         service healthy at its next passing check, so this polls rather than `up --wait`,
-        which gives up at once on a service still marked unhealthy."""
+        which gives up at once on a service still marked unhealthy. ``fresh``: each one's
+        last check also started after this call and passed. "healthy" stays until three
+        checks in a row fail, so a service that has just stopped answering still shows it."""
+        since = datetime.now(UTC)
+
+        def passed_since(service: dict[str, Any]) -> bool:
+            health = json.loads(
+                subprocess.run(
+                    ["docker", "inspect", "--format", "{{json .State.Health}}", service["ID"]],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            if not health or not health["Log"]:
+                return not health
+            last = health["Log"][-1]
+            # RFC 3339 with nanoseconds: cut to microseconds for fromisoformat.
+            started = re.sub(r"(\.\d{6})\d*", r"\1", last["Start"]).replace("Z", "+00:00")
+            return last["ExitCode"] == 0 and datetime.fromisoformat(started) > since
 
         def healthy() -> bool:
             running = [s for s in self.services() if s["State"] != "exited"]
             return all(
-                s["State"] == "running" and s.get("Health") in ("healthy", "") for s in running
+                s["State"] == "running"
+                and s.get("Health") in ("healthy", "")
+                and (not fresh or passed_since(s))
+                for s in running
             )
 
         try:
