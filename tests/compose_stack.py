@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,52 +99,61 @@ class ComposeStack:
         checks in a row fail, so a service that has just stopped answering still shows it."""
         since = datetime.now(UTC)
 
-        def passed_since(service: dict[str, Any]) -> bool:
-            health = json.loads(
-                subprocess.run(
-                    ["docker", "inspect", "--format", "{{json .State.Health}}", service["ID"]],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )
-            if not health or not health["Log"]:
-                return not health
-            last = health["Log"][-1]
-            # RFC 3339 with nanoseconds: cut to microseconds for fromisoformat.
-            started = re.sub(r"(\.\d{6})\d*", r"\1", last["Start"]).replace("Z", "+00:00")
-            return last["ExitCode"] == 0 and datetime.fromisoformat(started) > since
-
-        def healthy() -> bool:
-            running = [s for s in self.services() if s["State"] != "exited"]
-            return all(
-                s["State"] == "running"
-                and s.get("Health") in ("healthy", "")
-                and (not fresh or passed_since(s))
-                for s in running
-            )
+        def ok(service: dict[str, Any]) -> bool:
+            if service["State"] == "exited":
+                return True
+            if service["State"] != "running" or service.get("Health") not in ("healthy", ""):
+                return False
+            return not fresh or self._passed_a_check_since(service, since)
 
         try:
-            wait_until(healthy, timeout=timeout, what="every service to be healthy again")
+            wait_until(
+                lambda: all(ok(s) for s in self.services()),
+                timeout=timeout,
+                what="every service to be healthy again",
+            )
         except AssertionError as failure:
-            raise AssertionError(f"{failure}\n{self.why_unhealthy()}") from None
+            raise AssertionError(f"{failure}\n{self.why_unhealthy(ok)}") from None
 
-    def why_unhealthy(self) -> str:
-        """For a failure message: each running service not healthy, its last health checks'
-        output and its last log lines."""
-        report = []
-        for service in self.services():
-            if service["State"] == "exited" or service.get("Health") in ("healthy", ""):
-                continue
-            health = subprocess.run(
+    def health(self, service: dict[str, Any]) -> dict[str, Any] | None:
+        """Docker's health record of a service's container (its status and last checks);
+        None when it has no healthcheck."""
+        return json.loads(
+            subprocess.run(
                 ["docker", "inspect", "--format", "{{json .State.Health}}", service["ID"]],
                 capture_output=True,
                 text=True,
+                check=True,
             ).stdout
+        )
+
+    def _passed_a_check_since(self, service: dict[str, Any], since: datetime) -> bool:
+        health = self.health(service)
+        if not health or not health["Log"]:
+            return not health
+        last = health["Log"][-1]
+        # RFC 3339 with nanoseconds: cut to microseconds for fromisoformat.
+        started = re.sub(r"(\.\d{6})\d*", r"\1", last["Start"]).replace("Z", "+00:00")
+        return last["ExitCode"] == 0 and datetime.fromisoformat(started) > since
+
+    def why_unhealthy(self, ok: Callable[[dict[str, Any]], bool] | None = None) -> str:
+        """For a failure message: each service that is not ``ok`` (default: running and
+        not healthy), its last health checks' output and its last log lines."""
+        report = []
+        for service in self.services():
+            if ok is None:
+                fine = service["State"] == "exited" or service.get("Health") in ("healthy", "")
+            else:
+                fine = ok(service)
+            if fine:
+                continue
             logs = self.compose(
                 "logs", "--no-color", "--tail", "30", service["Service"], check=False
             )
-            report.append(f"--- {service['Service']}: {service.get('Health')}\n{health}\n{logs}")
+            report.append(
+                f"--- {service['Service']}: {service.get('Health')}\n"
+                f"{json.dumps(self.health(service))}\n{logs}"
+            )
         return "\n".join(report)
 
 

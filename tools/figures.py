@@ -302,17 +302,17 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
         "compose stack's nginx against the same setup natively through nginx (target ≥ 75 %), "
         "at nginx's address, the path a client on another host takes: "
         f"{ratios('Docker tax', docker)}; through the port published on 127.0.0.1, which the "
-        f"engine's userland proxy carries: {proxied(docker)} ({link(DOCKER_TAX_BENCH, doc)}, "
+        f"engine's userland proxy carries: {proxied(src, docker)} ({link(DOCKER_TAX_BENCH, doc)}, "
         f"these targets alone; the whole benchmark's run, which measured the published port "
         f"only: {ratios('Docker tax', src.bench)}, {link(BENCH, doc)})."
     )
 
 
-def proxied(bench: dict[str, Any]) -> str:
+def proxied(src: Sources, bench: dict[str, Any]) -> str:
     """Each setup's share through the published port, out of its Docker-tax check."""
     found = []
     for setup in SETUPS:
-        (check,) = [c for c in bench["checks"] if c["target"].startswith(f"Docker tax, {setup}:")]
+        check = _check(src, f"Docker tax, {setup}:", bench)
         share = re.search(r"published on 127\.0\.0\.1 (\d+%)", check["measured"])
         assert share, check["measured"]
         found.append(f"{setup} {share.group(1)}")
