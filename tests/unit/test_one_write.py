@@ -1,0 +1,140 @@
+"""gunicorn_conf/one_write.py: Gunicorn's own Response, writing a fixed-length answer's head
+and body in one call, and every other answer as Gunicorn does. Each case runs a real
+request, parsed by Gunicorn's parser, through both classes over a socket that records the
+calls it gets; the bytes on the wire must be the same, only the number of writes differs.
+(tests/integration/test_one_write.py checks real workers over TCP.)"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gunicorn.config import Config
+from gunicorn.http import wsgi
+from gunicorn.http.parser import RequestParser
+
+from gunicorn_conf import SETUPS
+from gunicorn_conf.one_write import OneWriteResponse
+
+ROOT = Path(__file__).resolve().parents[2]
+STOCK = wsgi.Response
+DATE = re.compile(rb"^Date: [^\r]*\r\n", re.M)
+
+
+class RecordingSocket:
+    """The socket a Response writes to: each call and its bytes, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bytes]] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.calls.append(("sendall", bytes(data)))
+
+    def sendfile(self, file, offset: int = 0, count: int | None = None) -> int:
+        file.seek(offset)
+        data = file.read(count)
+        self.calls.append(("sendfile", data))
+        return len(data)
+
+    def wire(self) -> bytes:
+        """What the peer receives, with the Date header (the clock) blanked."""
+        return DATE.sub(b"Date: -\r\n", b"".join(data for _, data in self.calls))
+
+
+def respond(response_class, method="GET", status="200 OK", headers=(), body=(), file=None):
+    """One request through ``response_class`` as a Gunicorn worker runs it: parse, create,
+    start_response, write each body item (or the file wrapper), close."""
+    cfg = Config()
+    client, server = socket.socketpair()
+    with client, server:
+        client.sendall(f"{method} /api/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        req = next(RequestParser(cfg, server, ("127.0.0.1", 40000)))
+    sock = RecordingSocket()
+    resp, environ = wsgi.create(
+        req, sock, ("127.0.0.1", 40000), ("127.0.0.1", 8000), cfg, response_class=response_class
+    )
+    resp.start_response(status, list(headers))
+    if file is not None:
+        resp.write_file(environ["wsgi.file_wrapper"](file))
+    for item in body:
+        resp.write(item)
+    resp.close()
+    return sock
+
+
+def both(**request):
+    return respond(STOCK, **request), respond(OneWriteResponse, **request)
+
+
+JSON = [("Content-Type", "application/json"), ("Content-Length", "11")]
+
+
+def test_an_answer_of_known_length_leaves_in_one_write_with_gunicorns_bytes():
+    stock, one = both(headers=JSON, body=[b'{"ok":true}'])
+    assert len(stock.calls) == 2  # Gunicorn alone: the head, then the body
+    assert [name for name, _ in one.calls] == ["sendall"]
+    assert one.wire() == stock.wire()
+    assert one.wire().endswith(b'\r\n\r\n{"ok":true}')
+
+
+def test_a_body_in_several_pieces_carries_the_head_with_the_first():
+    stock, one = both(headers=[("Content-Length", "6")], body=[b"ab", b"cd", b"ef"])
+    assert len(one.calls) == len(stock.calls) - 1 == 3
+    assert one.calls[0][1].endswith(b"\r\n\r\nab")
+    assert one.wire() == stock.wire()
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param({"method": "HEAD", "headers": JSON, "body": [b'{"ok":true}']}, id="HEAD"),
+        pytest.param({"status": "204 No Content"}, id="204"),
+        pytest.param({"status": "304 Not Modified", "body": [b""]}, id="304"),
+        pytest.param({"headers": [("Content-Length", "0")], "body": [b""]}, id="empty"),
+    ],
+)
+def test_a_head_with_no_body_still_leaves_once_when_the_response_closes(request_):
+    stock, one = both(**request_)
+    assert len(one.calls) == 1
+    assert one.wire() == stock.wire()
+    assert one.wire().endswith(b"\r\n\r\n")
+
+
+def test_a_streamed_answer_sends_its_head_before_the_app_has_the_rest():
+    stock, one = both(body=[b"first", b"second"])  # no length: chunked
+    assert b"Transfer-Encoding: chunked" in one.calls[0][1]
+    assert one.calls[0][1].endswith(b"\r\n\r\n")  # the head alone, as Gunicorn sends it
+    assert one.wire() == stock.wire()
+    assert len(one.calls) == len(stock.calls)
+
+
+def test_a_file_sent_by_sendfile_goes_after_its_head(tmp_path):
+    path = tmp_path / "page.txt"
+    path.write_bytes(b"file body")
+    with path.open("rb") as f1, path.open("rb") as f2:
+        stock = respond(STOCK, headers=[("Content-Length", "9")], file=f1)
+        one = respond(OneWriteResponse, headers=[("Content-Length", "9")], file=f2)
+    assert [name for name, _ in one.calls] == ["sendall", "sendfile"]
+    assert one.calls[1][1] == b"file body"
+    assert one.wire() == stock.wire()
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_each_setups_workers_install_it(setup):
+    """A worker of each setup, once ready (the post_worker_init hook), makes every HTTP/1
+    response Gunicorn builds a OneWriteResponse (in a fresh interpreter: installing patches
+    the module)."""
+    code = (
+        f"import gunicorn_conf.{setup} as config\n"
+        "config.post_worker_init(None)\n"
+        "from gunicorn.http import wsgi\n"
+        "print(wsgi.Response.__module__, wsgi.Response.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.split() == ["gunicorn_conf.one_write", "OneWriteResponse"]
