@@ -303,8 +303,9 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
         "at nginx's address, the path a client on another host takes: "
         f"{ratios('Docker tax', docker)}; through the port published on 127.0.0.1, which the "
         f"engine's userland proxy carries: {proxied(src, docker)} ({link(DOCKER_TAX_BENCH, doc)}, "
-        f"these targets alone; the whole benchmark's run, which measured the published port "
-        f"only: {ratios('Docker tax', src.bench)}, {link(BENCH, doc)})."
+        f"these targets alone; the whole benchmark's run: at the address "
+        f"{ratios('Docker tax', src.bench)}, through the published port "
+        f"{proxied(src, src.bench)}, {link(BENCH, doc)})."
     )
 
 
