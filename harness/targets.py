@@ -438,13 +438,13 @@ def docker_tax(runs: Runs, setup: str) -> Check:
     rows = runs.need((at_address, "hello"), (published, "hello"), (f"nginx→{setup}", "hello"))
     if rows is None:
         return check
-    direct, proxied, native = rows
+    by_address, proxied, native = rows
     return Check(
         target,
         f"{check.measured}; through the port published on 127.0.0.1 "
         f"{proxied['rps'] / max(native['rps'], 0.1):.0%} ({proxied['rps']:g} req/s): the "
         f"containers and the engine's userland proxy spend {per_request_cpu_ms(proxied):.3f} ms "
-        f"CPU per request there, the containers {per_request_cpu_ms(direct):.3f} ms at the "
+        f"CPU per request there, the containers {per_request_cpu_ms(by_address):.3f} ms at the "
         "address",
         check.met,
     )

@@ -4,6 +4,7 @@ steady load to hold through a fault."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -43,8 +44,6 @@ def wait_until(
 def raw_http(port: int, data: bytes, timeout: float = 5) -> tuple[int | None, dict, bytes]:
     """Send exactly ``data`` to 127.0.0.1:``port``; return (status, headers, body) of the
     first response, or (None, {}, b"") when the server closed the connection without one."""
-    import socket
-
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(data)
         received = b""
@@ -72,6 +71,22 @@ def _complete(received: bytes) -> bool:
         if name.strip().lower() == "content-length":
             return len(body) >= int(value)
     return False
+
+
+def read_answer(conn: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes, bytes]:
+    """One answer off a keep-alive connection: (head, body, what followed it)."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        assert chunk, f"the connection closed mid-answer: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(rest) < length:
+        chunk = conn.recv(4096)
+        assert chunk, f"the connection closed mid-body: {data!r}"
+        rest += chunk
+    return head, rest[:length], rest[length:]
 
 
 def nginx_access_entries(log_text: str) -> list[dict]:

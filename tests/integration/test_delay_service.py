@@ -10,25 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from delay_service import running_delay_service
-from helpers import wait_until
+from helpers import read_answer, wait_until
 
 STOP_SECONDS = 5  # generous: a clean stop takes well under a second here
-
-
-def read_answer(conn: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes, bytes]:
-    """One answer off a keep-alive connection: (head, body, what followed it)."""
-    data = buffered
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        assert chunk, f"the connection closed mid-answer: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-    while len(rest) < length:
-        chunk = conn.recv(4096)
-        assert chunk, f"the connection closed mid-body: {data!r}"
-        rest += chunk
-    return head, rest[:length], rest[length:]
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import socket
 import struct
 
 import pytest
+from helpers import read_answer
 
 from gunicorn_conf import SETUPS
 from harness import launch
@@ -27,26 +28,6 @@ def data_segments_in(sock: socket.socket) -> int:
     return struct.unpack_from("I", info, TCPI_DATA_SEGS_IN)[0]
 
 
-def read_response(sock: socket.socket) -> bytes:
-    """One whole response of known length: the head, then Content-Length bytes."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"the connection closed mid-head: {data!r}"
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    (length,) = [
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    ]
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "the connection closed mid-body"
-        body += chunk
-    return head + b"\r\n\r\n" + body
-
-
 @pytest.fixture(scope="module", params=SETUPS)
 def server(request, tmp_path_factory):
     log = tmp_path_factory.mktemp("one-write") / f"{request.param}.log"
@@ -59,10 +40,10 @@ def test_a_small_answer_arrives_in_one_segment(server):
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         before = data_segments_in(sock)
         sock.sendall(b"GET /api/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        response = read_response(sock)
+        head, body, _ = read_answer(sock)
         segments = data_segments_in(sock) - before
-    assert response.startswith(b"HTTP/1.1 200 "), response[:200]
+    assert head.startswith(b"HTTP/1.1 200 "), head
     assert segments == 1, (
-        f"{len(response)} bytes came in {segments} segments: the head and body were written "
-        "separately"
+        f"{len(head) + len(body)} bytes came in {segments} segments: the head and body were "
+        "written separately"
     )
