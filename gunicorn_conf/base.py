@@ -17,7 +17,6 @@ gevent setup nothing that opens locks or ssl may load before the worker monkey-p
 (prometheus_client is imported only inside a hook, after the workers are forked.)
 """
 
-import functools
 import json
 import os
 import shutil
@@ -137,20 +136,10 @@ METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 # === Hooks and classes ===================================================================
 
 
-def worker_family(cfg):
-    """The Gunicorn worker a setup runs ("sync", "gthread", "gevent"), also when its
-    worker_class is a subclass of one (gthread's, gunicorn_conf/least_loaded.py)."""
-    return getattr(cfg.worker_class, "family", cfg.worker_class_str)
-
-
 class JsonAccessLogger(Logger):
     """One JSON object per request, with nginx's request id, so a line here joins nginx's
     JSON access log (and the app's JSON log lines) on `request_id`. Built with json.dumps:
     a quote or backslash in a URL cannot break the line, as it could in a format string."""
-
-    @functools.cached_property
-    def family(self):
-        return worker_family(self.cfg)
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
@@ -170,7 +159,7 @@ class JsonAccessLogger(Logger):
                     "bytes": getattr(resp, "sent", None),
                     "duration_ms": round(request_time.total_seconds() * 1000, 3),
                     "request_id": headers.get("x-request-id"),
-                    "worker_class": self.family,
+                    "worker_class": self.cfg.worker_class_str,
                     "pid": os.getpid(),
                 }
             )
@@ -215,8 +204,7 @@ def when_ready(server):
     cfg = server.cfg
     resolved = {
         "event": "gunicorn_config",
-        "worker_class": worker_family(cfg),
-        "worker": cfg.worker_class_str,
+        "worker_class": cfg.worker_class_str,
         "workers": cfg.workers,
         "threads": cfg.threads,
         "worker_connections": cfg.worker_connections,

@@ -10,11 +10,8 @@ no thread.
 # Every shared setting and hook: Gunicorn reads this module's names.
 from gunicorn_conf.base import *  # noqa: F403
 from gunicorn_conf.base import CPUS, env_int, tell_the_app
-from gunicorn_conf.base import child_exit as child_exit_of_every_setup
 
-# Gunicorn's gthread worker, except that a worker whose threads are all busy leaves a new
-# connection to a sibling with less in hand (gunicorn_conf/least_loaded.py says why and how).
-worker_class = "gunicorn_conf.least_loaded.LeastLoadedThreadWorker"
+worker_class = "gthread"
 # One process per CPU uses every core for Python; the threads supply the I/O concurrency.
 workers = env_int("WEB_CONCURRENCY", CPUS)
 # Requests in flight per process. More threads overlap more I/O waits but contend for the
@@ -31,11 +28,3 @@ threads = env_int("GUNICORN_THREADS", 32)
 tell_the_app("APP_POOL_SIZE", threads)
 # Open connections per process, idle keep-alive ones included (nginx's pool among them).
 worker_connections = 1000
-
-
-def child_exit(server, worker):
-    """Also free the dead worker's entry in the load table, for its successor."""
-    from gunicorn_conf import least_loaded  # loaded already: it is the worker class
-
-    child_exit_of_every_setup(server, worker)
-    least_loaded.release(worker)
