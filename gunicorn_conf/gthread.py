@@ -17,9 +17,12 @@ workers = env_int("WEB_CONCURRENCY", CPUS)
 # Requests in flight per process. More threads overlap more I/O waits but contend for the
 # GIL: too few caps I/O-bound throughput at threads / wait time, too many costs ordinary
 # requests throughput and tail (measured in docs/bench/bench.md). CPU-bound requests are
-# the trade: the busy threads take turns on one GIL, each advancing a share of the time, and
-# the OS picks who runs next, so their tail stretches well past sync's (the benchmark's
-# "CPU-bound tail" line). For a CPU-heavy app choose sync (deploy/README.md).
+# the trade: the busy threads take turns on one GIL, and the OS, not arrival order, picks
+# who runs next, so the more threads draw, the further their tail stretches past sync's.
+# The benchmark's "CPU-bound tail" line measures both sides through the same nginx: this
+# config, and the same with a few threads a worker (FEW_THREADS, harness/targets.py), whose
+# tail is near sync's but whose I/O-bound throughput falls with its threads. For a
+# CPU-heavy app choose sync (deploy/README.md).
 threads = env_int("GUNICORN_THREADS", 32)
 # Connections per process to each service the app waits on (the database, app/db.py; the
 # delay service, app/upstream.py): one per thread, since every thread may be inside a call

@@ -7,9 +7,11 @@ instead, side by side in one run on one machine. Not a test: it asserts nothing 
 Starts every contender natively on free loopback ports: Gunicorn sync / gthread / gevent
 directly and through our nginx (its load port; the same Gunicorn processes both ways),
 the servers people pick instead through the same nginx (uWSGI as the popular uWSGI + nginx
-image ships it, uWSGI tuned, granian: harness/peers/), Flask's dev server in its three modes,
-waitress, and two ceilings: nginx answering by itself, and a framework-less WSGI app under
-Gunicorn sync (Flask's own cost); with Docker, the compose stack too. Drives each
+image ships it, uWSGI tuned, granian: harness/peers/), the gthread config with few threads
+a worker through the same nginx (the other side of gthread's CPU-bound tail), Flask's dev
+server in its three modes, waitress, and two ceilings: nginx answering by itself, and a
+framework-less WSGI app under Gunicorn sync (Flask's own cost); with Docker, the compose
+stack too. Drives each
 with wrk (a C load generator) at fixed connection counts, rounds interleaved (A B C A B C
 ...) so machine drift hits all alike, and keeps the median of the rounds. Writes bench.json
 and bench.md (with the target ratios) into artifacts/bench/. All traffic goes to 127.0.0.1;
@@ -46,6 +48,8 @@ from harness.targets import (
     BARE_FLASK,
     CPU_MS,
     DB_MS,
+    FEW_THREADS,
+    GTHREAD_FEW_THREADS,
     IO_MS,
     NGINX_STATIC,
     OBSERVABILITY_OFF,
@@ -78,7 +82,8 @@ VARIANTS = {
 class Contender:
     name: str
     # "setup", "setup via nginx", "setup variant" (the same config serving a variant of the
-    # app), "setup in docker", "peer", "ceiling"
+    # app), "setup variant via nginx" (a variant of the config), "setup in docker", "peer",
+    # "ceiling"
     kind: str
     base: str  # URL prefix the workload paths are appended to
     cpu: Callable[[], float]  # CPU seconds the server has used so far
@@ -241,8 +246,23 @@ def contenders(
         for config in ("as-shipped", "tuned")
     ]
     peers.append(stack.enter_context(launch.granian(logs / "granian.log", metrics_env("granian"))))
+    # The gthread config with FEW_THREADS a worker, behind the same nginx as a peer: the other
+    # side of gthread's CPU-bound tail (harness/targets.py, cpu_bound_gthread_tail).
+    few = stack.enter_context(
+        launch.gunicorn(
+            "gthread",
+            logs / "gthread-few-threads.log",
+            env={**metrics_env("gthread-few-threads"), "GUNICORN_THREADS": str(FEW_THREADS)},
+        )
+    )
+    few_peer = launch.Peer(
+        "gthread-few-threads",
+        int(few.base_url.rsplit(":", 1)[1]),
+        "http",
+        launch.gunicorn_slots(few.configs()["gthread"]),
+    )
     proxy = stack.enter_context(
-        launch.nginx(app_ports, logs / "nginx.log", peers=[peer for _, peer in peers])
+        launch.nginx(app_ports, logs / "nginx.log", peers=[*(p for _, p in peers), few_peer])
     )
     proxy_cpu = process_tree_cpu(proxy.process.pid)
     found: list[Contender] = []
@@ -258,6 +278,19 @@ def contenders(
                 peer.slots,
             )
         )
+    few_cpu = process_tree_cpu(few.process.pid)
+    found.append(
+        Contender(
+            f"nginx→{GTHREAD_FEW_THREADS}",
+            "setup variant via nginx",
+            f"{proxy.peers_url}/{few_peer.name}",
+            # Its Gunicorn and nginx: there is no direct row to hold the Gunicorn share.
+            lambda: few_cpu() + proxy_cpu(),
+            few_peer.slots,
+            workloads=("io", "cpu"),
+            top_only=True,
+        )
+    )
     for setup in launch.SETUPS:
         found.append(
             Contender(

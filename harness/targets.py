@@ -27,6 +27,10 @@ DEV_MODES = PEERS[:3]
 # The servers people pick instead, behind the same nginx (harness/launch.py, harness/peers/).
 UWSGI_AS_SHIPPED = "uwsgi-as-shipped"
 SERVER_PEERS = (UWSGI_AS_SHIPPED, "uwsgi-tuned", "granian")
+# gthread with few threads a worker, behind the same nginx: what the CPU-bound tail looks like
+# when a worker's threads are few, and what it costs on I/O-bound load (cpu_bound_gthread_tail).
+FEW_THREADS = 4
+GTHREAD_FEW_THREADS = f"gthread {FEW_THREADS} threads"
 # Ours against uWSGI as commonly shipped, per workload: the floor of the ratio.
 AGAINST_UWSGI_AS_SHIPPED = {"hello": 0.8, "cpu": 1.0, "io": 20.0}
 
@@ -43,9 +47,20 @@ class Check:
     measured: str
     met: bool
     info: bool = False
+    # Met by the trade the target allows instead of its bar (a choice shown by measurement,
+    # which the docs state), not by clearing the bar itself.
+    trade: bool = False
 
     def sentence(self) -> str:
-        verdict = "info" if self.info else "met" if self.met else "MISSED"
+        verdict = (
+            "info"
+            if self.info
+            else "met as a stated trade"
+            if self.met and self.trade
+            else "met"
+            if self.met
+            else "MISSED"
+        )
         return f"{verdict}: {self.target}: {self.measured}"
 
 
@@ -238,21 +253,47 @@ def cpu_bound_sync_near_the_cores(runs: Runs) -> Check:
 
 
 def cpu_bound_gthread_tail(runs: Runs) -> Check:
-    """On CPU-bound load a gthread worker's threads share one GIL: every request in the
-    process advances a little at a time, so each takes about as long as the slowest, where
-    sync's one-at-a-time workers finish them in order. The tail is the price of the slots."""
-    target = "CPU-bound tail: gthread via nginx p99 <= 1.5x sync's"
+    """On CPU-bound load a gthread worker's threads share one GIL, and which waiting thread
+    gets it next is the operating system's pick, not first come, first served: a request can
+    lose that draw many times over, so the tail grows with the threads that draw. sync's
+    one-at-a-time workers finish requests in the order they came.
+
+    The issue allows a stated trade instead of the bar: the same config with FEW_THREADS a
+    worker, measured through the same nginx, must bring the tail within the bar and must cost
+    I/O-bound throughput. Both hold: the shipped 32 threads are a choice for waiting work
+    (gunicorn_conf/gthread.py), not a tail left unexplained."""
+    target = (
+        "CPU-bound tail: gthread via nginx p99 <= 1.5x sync's, or the trade shown: with "
+        f"{FEW_THREADS} threads a worker it is, and I/O-bound throughput falls"
+    )
     keys = (("nginx→gthread", "cpu"), ("nginx→sync", "cpu"))
     found = runs.need(*keys)
     if found is None or not (found[0]["p99_ms"] and found[1]["p99_ms"]):
         return runs.missing(target, *keys)
     gthread, sync = found
     tail = gthread["p99_ms"] / sync["p99_ms"]
+    measured = (
+        f"gthread p99 {gthread['p99_ms']} ms, sync {sync['p99_ms']} ms = {tail:.2f}x "
+        f"(p50 {gthread['p50_ms']} vs {sync['p50_ms']} ms)"
+    )
+    if tail <= 1.5:
+        return Check(target, measured, True)
+    few = f"nginx→{GTHREAD_FEW_THREADS}"
+    trade_keys = ((few, "cpu"), (few, "io"), ("nginx→gthread", "io"))
+    rows = runs.need(*trade_keys)
+    if rows is None or not rows[0]["p99_ms"]:
+        missing = ", ".join(f"{c} {w}" for c, w in trade_keys if runs.get(c, w) is None)
+        return Check(target, f"{measured}; the trade: missing data: no row for {missing}", False)
+    few_cpu, few_io, shipped_io = rows
+    few_tail = few_cpu["p99_ms"] / sync["p99_ms"]
+    shown = few_tail <= 1.5 and few_io["rps"] < shipped_io["rps"]
     return Check(
         target,
-        f"gthread p99 {gthread['p99_ms']} ms, sync {sync['p99_ms']} ms = {tail:.2f}x "
-        f"(p50 {gthread['p50_ms']} vs {sync['p50_ms']} ms)",
-        tail <= 1.5,
+        f"{measured}; with {FEW_THREADS} threads a worker p99 {few_cpu['p99_ms']} ms = "
+        f"{few_tail:.2f}x sync's, and I/O-bound {few_io['rps']:g} req/s against "
+        f"{shipped_io['rps']:g} with the shipped threads",
+        shown,
+        trade=True,
     )
 
 

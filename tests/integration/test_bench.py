@@ -21,6 +21,7 @@ CONTENDERS = {
     "raw-wsgi-sync",
     "nginx-static",
     *(f"nginx→{peer}" for peer in ("uwsgi-as-shipped", "uwsgi-tuned", "granian")),
+    "nginx→gthread 4 threads",
 }
 
 

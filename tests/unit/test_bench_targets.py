@@ -232,8 +232,37 @@ def test_gthreads_cpu_bound_tail_is_judged_against_syncs():
     ]
     check = by_target(targets.checks(rows, {}, cpus=2), "CPU-bound tail")
     assert not check.met and "= 1.60x" in check.measured
+    # Over the bar, with the trade not measured: missed, and the missing rows are named.
+    assert "missing data: no row for nginx→gthread 4 threads cpu" in check.measured
     rows[1]["p99_ms"] = 1400
-    assert by_target(targets.checks(rows, {}, cpus=2), "CPU-bound tail").met
+    check = by_target(targets.checks(rows, {}, cpus=2), "CPU-bound tail")
+    assert check.met and not check.trade and check.sentence().startswith("met: ")
+
+
+def tail_with_the_trade(few_p99, few_io_rps):
+    via, variant = "setup via nginx", "setup variant via nginx"
+    few = f"nginx→{targets.GTHREAD_FEW_THREADS}"
+    return [
+        row("nginx→sync", "cpu", 270, p50=700, p99=1000, kind=via),
+        row("nginx→gthread", "cpu", 250, p50=750, p99=2200, kind=via),
+        row("nginx→gthread", "io", 1100, kind=via),
+        row(few, "cpu", 275, p50=720, p99=few_p99, kind=variant),
+        row(few, "io", few_io_rps, kind=variant),
+    ]
+
+
+def test_gthreads_cpu_bound_tail_is_met_as_a_trade_only_when_both_sides_are_measured():
+    check = by_target(targets.checks(tail_with_the_trade(1300, 150), {}, cpus=2), "CPU-bound tail")
+    assert check.met and check.trade
+    assert check.sentence().startswith("met as a stated trade: ")
+    assert "= 2.20x" in check.measured and "p99 1300 ms = 1.30x sync's" in check.measured
+    assert "I/O-bound 150 req/s against 1100" in check.measured
+    # Fewer threads that do not bring the tail within the bar: no trade to state.
+    check = by_target(targets.checks(tail_with_the_trade(1600, 150), {}, cpus=2), "CPU-bound tail")
+    assert not check.met and check.sentence().startswith("MISSED: ")
+    # Fewer threads that cost nothing on I/O: then the shipped 32 would be no choice at all.
+    check = by_target(targets.checks(tail_with_the_trade(1300, 1100), {}, cpus=2), "CPU-bound tail")
+    assert not check.met
 
 
 def test_the_who_served_accounting_is_judged_on_one_workers_ceiling():
