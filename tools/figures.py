@@ -347,6 +347,8 @@ def block_measuring_locust(src: Sources, doc: str) -> str:
 
 
 def block_decision_guide(src: Sources, doc: str) -> str:
+    from harness.targets import FEW_THREADS, GTHREAD_FEW_THREADS
+
     cpu = {s: src.row(f"nginx→{s}", "cpu") for s in SETUPS}
     io = {s: src.row(f"nginx→{s}", "io") for s in SETUPS}
     hello = src.row("nginx→gevent", "hello")
@@ -355,6 +357,7 @@ def block_decision_guide(src: Sources, doc: str) -> str:
     uwsgi = {w: src.row("nginx→uwsgi-as-shipped", w) for w in ("io", "hello")}
     tuned_io, granian_io = src.row("nginx→uwsgi-tuned", "io"), src.row("nginx→granian", "io")
     granian_hello = src.row("nginx→granian", "hello")
+    few = {w: src.row(f"nginx→{GTHREAD_FEW_THREADS}", w) for w in ("cpu", "io")}
     cpu_check = _check(src, "CPU-bound: sync via nginx")["measured"]
     own = re.search(r"(\d+)% of (\d+), the bound with the app's own ([\d.]+) ms", cpu_check)
     bound = re.search(r"of (\d+) cores / (\d+) ms = (\d+)", cpu_check)
@@ -370,7 +373,10 @@ def block_decision_guide(src: Sources, doc: str) -> str:
         + f" req/s — but sync keeps the tail short (p99 {num(cpu['sync']['p99_ms'])} ms) where "
         f"gevent's is {num(cpu['gevent']['p99_ms'])} ms and gthread's "
         f"{num(cpu['gthread']['p99_ms'])}: a CPU-bound request holds its greenlet's whole "
-        "process, or the GIL. |",
+        f"process, or the GIL. gthread with {FEW_THREADS} threads a worker brings its tail to "
+        f"{few['cpu']['p99_ms'] / cpu['sync']['p99_ms']:.2f}× sync's (p99 "
+        f"{num(few['cpu']['p99_ms'])} ms) and gives up the I/O-bound load for it "
+        f"({num(few['io']['rps'])} req/s against {num(io['gthread']['rps'])} with 32). |",
         f"| I/O-bound, ordinary blocking libraries (`/api/io?ms=50`) | **gthread**, `CPUs` "
         f"workers × 32 threads | throughput = workers × threads ÷ latency: "
         f"{num(io['gthread']['rps'])} req/s with {io['gthread']['slots'] // 32} × 32, where "
