@@ -236,9 +236,7 @@ def contenders(
         setup: running.configs()[setup]["workers"] * running.configs()[setup]["pool_size"]
         for setup, running in direct.items()
     }
-    app_ports = {
-        setup: int(running.base_url.rsplit(":", 1)[1]) for setup, running in direct.items()
-    }
+    app_ports = {setup: running.port for setup, running in direct.items()}
     # The servers people pick instead (uWSGI as commonly shipped, uWSGI tuned, granian), the
     # same app and metrics setup, behind the same nginx.
     peers = [
@@ -257,7 +255,7 @@ def contenders(
     )
     few_peer = launch.Peer(
         "gthread-few-threads",
-        int(few.base_url.rsplit(":", 1)[1]),
+        few.port,
         "http",
         launch.gunicorn_slots(few.configs()["gthread"]),
     )
@@ -281,7 +279,7 @@ def contenders(
     few_cpu = process_tree_cpu(few.process.pid)
     found.append(
         Contender(
-            f"nginx→{GTHREAD_FEW_THREADS}",
+            GTHREAD_FEW_THREADS,
             "setup variant via nginx",
             f"{proxy.peers_url}/{few_peer.name}",
             # Its Gunicorn and nginx: there is no direct row to hold the Gunicorn share.

@@ -105,6 +105,11 @@ class Running:
     # The benchmark's nginx: where it fronts the peers (nginx(peers=...)); None elsewhere.
     peers_url: str | None = None
 
+    @property
+    def port(self) -> int:
+        """The loopback port base_url answers on."""
+        return int(self.base_url.rsplit(":", 1)[1])
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

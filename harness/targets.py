@@ -27,10 +27,11 @@ DEV_MODES = PEERS[:3]
 # The servers people pick instead, behind the same nginx (harness/launch.py, harness/peers/).
 UWSGI_AS_SHIPPED = "uwsgi-as-shipped"
 SERVER_PEERS = (UWSGI_AS_SHIPPED, "uwsgi-tuned", "granian")
-# gthread with few threads a worker, behind the same nginx: what the CPU-bound tail looks like
-# when a worker's threads are few, and what it costs on I/O-bound load (cpu_bound_gthread_tail).
+# gthread with few threads a worker, behind the same nginx (the contender's name): what the
+# CPU-bound tail looks like when a worker's threads are few, and what it costs on I/O-bound
+# load (cpu_bound_gthread_tail).
 FEW_THREADS = 4
-GTHREAD_FEW_THREADS = f"gthread {FEW_THREADS} threads"
+GTHREAD_FEW_THREADS = f"nginx→gthread {FEW_THREADS} threads"
 # Ours against uWSGI as commonly shipped, per workload: the floor of the ratio.
 AGAINST_UWSGI_AS_SHIPPED = {"hello": 0.8, "cpu": 1.0, "io": 20.0}
 
@@ -52,15 +53,12 @@ class Check:
     trade: bool = False
 
     def sentence(self) -> str:
-        verdict = (
-            "info"
-            if self.info
-            else "met as a stated trade"
-            if self.met and self.trade
-            else "met"
-            if self.met
-            else "MISSED"
-        )
+        if self.info:
+            verdict = "info"
+        elif not self.met:
+            verdict = "MISSED"
+        else:
+            verdict = "met as a stated trade" if self.trade else "met"
         return f"{verdict}: {self.target}: {self.measured}"
 
 
@@ -278,12 +276,15 @@ def cpu_bound_gthread_tail(runs: Runs) -> Check:
     )
     if tail <= 1.5:
         return Check(target, measured, True)
-    few = f"nginx→{GTHREAD_FEW_THREADS}"
-    trade_keys = ((few, "cpu"), (few, "io"), ("nginx→gthread", "io"))
+    trade_keys = (
+        (GTHREAD_FEW_THREADS, "cpu"),
+        (GTHREAD_FEW_THREADS, "io"),
+        ("nginx→gthread", "io"),
+    )
     rows = runs.need(*trade_keys)
     if rows is None or not rows[0]["p99_ms"]:
-        missing = ", ".join(f"{c} {w}" for c, w in trade_keys if runs.get(c, w) is None)
-        return Check(target, f"{measured}; the trade: missing data: no row for {missing}", False)
+        absent = runs.missing(target, *trade_keys).measured
+        return Check(target, f"{measured}; the trade: {absent}", False)
     few_cpu, few_io, shipped_io = rows
     few_tail = few_cpu["p99_ms"] / sync["p99_ms"]
     shown = few_tail <= 1.5 and few_io["rps"] < shipped_io["rps"]

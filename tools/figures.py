@@ -357,7 +357,7 @@ def block_decision_guide(src: Sources, doc: str) -> str:
     uwsgi = {w: src.row("nginx→uwsgi-as-shipped", w) for w in ("io", "hello")}
     tuned_io, granian_io = src.row("nginx→uwsgi-tuned", "io"), src.row("nginx→granian", "io")
     granian_hello = src.row("nginx→granian", "hello")
-    few = {w: src.row(f"nginx→{GTHREAD_FEW_THREADS}", w) for w in ("cpu", "io")}
+    few = {w: src.row(GTHREAD_FEW_THREADS, w) for w in ("cpu", "io")}
     cpu_check = _check(src, "CPU-bound: sync via nginx")["measured"]
     own = re.search(r"(\d+)% of (\d+), the bound with the app's own ([\d.]+) ms", cpu_check)
     bound = re.search(r"of (\d+) cores / (\d+) ms = (\d+)", cpu_check)

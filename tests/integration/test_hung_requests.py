@@ -52,7 +52,7 @@ def stack(tmp_path_factory):
             setup: running.enter_context(launch.gunicorn(setup, logs / f"{setup}.log", env=env))
             for setup in SETUPS
         }
-        ports = {setup: int(app.base_url.rsplit(":", 1)[1]) for setup, app in apps.items()}
+        ports = {setup: app.port for setup, app in apps.items()}
         proxy = running.enter_context(
             launch.nginx(ports, logs / "nginx.log", tweak=shorten_nginx_read_timeout)
         )

@@ -79,7 +79,7 @@ def stack(tmp_path_factory):
         proxies = {}
         for setup in KEEPALIVE_SETUPS:
             app = running.enter_context(launch.gunicorn(setup, logs / f"{setup}.log", env=env))
-            app_port = int(app.base_url.rsplit(":", 1)[1])
+            app_port = app.port
             proxies[setup] = running.enter_context(FaultProxy(app_port))
         ports = {setup: proxy.port for setup, proxy in proxies.items()}
         ports["sync"] = launch.free_port()  # not exercised here; nothing listens there

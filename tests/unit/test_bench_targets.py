@@ -241,7 +241,7 @@ def test_gthreads_cpu_bound_tail_is_judged_against_syncs():
 
 def tail_with_the_trade(few_p99, few_io_rps):
     via, variant = "setup via nginx", "setup variant via nginx"
-    few = f"nginx→{targets.GTHREAD_FEW_THREADS}"
+    few = targets.GTHREAD_FEW_THREADS
     return [
         row("nginx→sync", "cpu", 270, p50=700, p99=1000, kind=via),
         row("nginx→gthread", "cpu", 250, p50=750, p99=2200, kind=via),
