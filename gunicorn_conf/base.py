@@ -57,8 +57,8 @@ wsgi_app = os.environ.get("WSGI_APP", "").strip() or "app:create_app()"
 # published). Natively, bind to loopback (tools/native_stack.py does).
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # Connections the kernel queues while every worker is busy. nginx holds slow clients, so this
-# queue only absorbs bursts; the kernel caps it at net.core.somaxconn (compose raises that to
-# match). A short backlog turns a burst into connection errors, i.e. 502s at nginx.
+# queue only absorbs bursts; the kernel caps it at net.core.somaxconn (4096 by default
+# since Linux 5.4). A short backlog turns a burst into connection errors, i.e. 502s at nginx.
 backlog = 2048
 
 # --- Worker processes --------------------------------------------------------------------
@@ -177,14 +177,23 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Each worker sends an answer of known length in one write, head and body together, not
+    """Two changes to each worker, installed here, once it is ready, so that the master loads
+    nothing more.
+
+    Each worker sends an answer of known length in one write, head and body together, not
     two: half the system calls and TCP segments per answer, for the worker and for nginx
     reading it. The same bytes in the same order; streamed, sendfile and HTTP/2 answers are
-    written as Gunicorn writes them (gunicorn_conf/one_write.py says why and how). Installed
-    here, in the worker once it is ready, so that the master loads nothing more."""
-    from gunicorn_conf import one_write
+    written as Gunicorn writes them (gunicorn_conf/one_write.py says why and how).
+
+    A gthread worker with a listening socket of its own closes it as soon as it stops
+    accepting, not once it has drained (gunicorn_conf/reuse_port.py). gevent's worker
+    already closes its sockets first when it stops; sync never has a socket of its own here.
+    """
+    from gunicorn_conf import one_write, reuse_port
 
     one_write.install()
+    if worker.cfg.reuse_port and hasattr(worker, "set_accept_enabled"):
+        reuse_port.close_when_draining(worker)
 
 
 def child_exit(server, worker):
@@ -212,6 +221,7 @@ def when_ready(server):
         "wsgi_app": cfg.wsgi_app,
         "bind": cfg.bind,
         "backlog": cfg.backlog,
+        "reuse_port": cfg.reuse_port,
         "timeout": cfg.timeout,
         "graceful_timeout": cfg.graceful_timeout,
         "keepalive": cfg.keepalive,

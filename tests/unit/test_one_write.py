@@ -130,7 +130,8 @@ def test_each_setups_workers_install_it(setup):
     the module)."""
     code = (
         f"import gunicorn_conf.{setup} as config\n"
-        "config.post_worker_init(None)\n"
+        "from types import SimpleNamespace as worker\n"  # the hook reads only cfg here
+        "config.post_worker_init(worker(cfg=worker(reuse_port=False)))\n"
         "from gunicorn.http import wsgi\n"
         "print(wsgi.Response.__module__, wsgi.Response.__name__)"
     )
