@@ -24,6 +24,10 @@ Two things change with sockets of their own, and this module handles both:
   connections go to the other workers at once. The few already in its queue at that moment
   are moved to a sibling by the kernel where net.ipv4.tcp_migrate_req is 1 (compose and the
   Swarm stack set it; otherwise they are reset, and nginx retries an idempotent request).
+
+One thing is lost: a second Gunicorn started by mistake with this config on the same
+address (same user) joins the group and takes a share of the connections, instead of
+failing with "address already in use". Check what listens (`ss -ltnp`) when two may run.
 """
 
 from __future__ import annotations
