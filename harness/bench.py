@@ -53,6 +53,7 @@ from harness.targets import (
     IO_MS,
     NGINX_STATIC,
     OBSERVABILITY_OFF,
+    SECOND_PROCESS,
     checks,
 )
 
@@ -75,6 +76,8 @@ DB_WORKLOADS = ("db", "db-nowait")
 VARIANTS = {
     OBSERVABILITY_OFF: 'app:create_app({"OBSERVABILITY": False})',
     BARE_FLASK: "harness.bare_flask:app",
+    # The shipped app unchanged: the rounds' A/A control (targets.noise_floor).
+    SECOND_PROCESS: "app:create_app()",
 }
 
 
@@ -313,8 +316,9 @@ def contenders(
                 workloads=SETUP_WORKLOADS,
             )
         )
-        # The same config serving the app without its observability, and a bare Flask app:
-        # what metrics, request ids and logs cost, and what the app costs beyond Flask.
+        # The same config serving the app without its observability, a bare Flask app and
+        # the shipped app again: what metrics, request ids and logs cost, what the app costs
+        # beyond Flask, and what identical code measures (the A/A control).
         for variant, app in VARIANTS.items():
             running = stack.enter_context(
                 launch.gunicorn(
@@ -551,7 +555,9 @@ def measure_pairs(
     two rates taken seconds apart, each round, then the median of those ratios: drift on a
     shared machine moves both rates of a round alike, where the main rounds put minutes of
     other runs between them (this machine's run-to-run spread is as large as the 10-15 %
-    the variant targets judge). The variants' rows are built from these runs too."""
+    the variant targets judge). One variant is the shipped app itself in a second process,
+    so the rounds also say how far from 100 % identical code lands (targets.noise_floor).
+    The variants' rows are built from these runs too."""
     paired: dict[str, list[dict[str, float]]] = {}
     for setup in launch.SETUPS:
         group = [c for c in found if c.name in (setup, *variant_names(setup))]

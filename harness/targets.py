@@ -22,6 +22,11 @@ NGINX_STATIC = "nginx-static"  # the ceiling contender: nginx answering /healthz
 # The app variants each setup's config also serves (harness/bench.py's VARIANTS).
 OBSERVABILITY_OFF = "observability off"
 BARE_FLASK = "bare Flask"
+# The shipped app itself, again, in processes of its own that serve only the paired rounds:
+# an A/A control. Identical code, so its ratio to the shipped app is what this machine's noise
+# and a process's own history (the shipped one has served every other workload) make of "no
+# difference" (noise_floor).
+SECOND_PROCESS = "second process"
 PEERS = ("dev-single", "dev-threaded", "dev-processes", "waitress")
 DEV_MODES = PEERS[:3]
 # The servers people pick instead, behind the same nginx (harness/launch.py, harness/peers/).
@@ -430,17 +435,35 @@ def paired_ratio(runs: Runs, target: str, setup: str, variant: str, floor: float
     rounds = [r for r in runs.paired.get(setup, []) if r.get(setup) and r.get(other)]
     if not rounds:
         return hello_ratio(runs, target, setup, other, floor)
+    ratio, measured = _median_of_rounds(rounds, setup, other)
+    return Check(target, measured, ratio >= floor)
+
+
+def _median_of_rounds(rounds: list[dict[str, float]], setup: str, other: str) -> tuple[float, str]:
     ratios = sorted(r[setup] / r[other] for r in rounds)
     ratio = statistics.median(ratios)
-    return Check(
-        target,
+    return ratio, (
         f"{ratio:.0%}, median of {len(ratios)} round{'s' * (len(ratios) != 1)} back to back "
         "(each round's ratio "
         f"{ratios[0]:.0%} to {ratios[-1]:.0%}; median rates {setup} "
         f"{statistics.median(r[setup] for r in rounds):g} vs {other} "
-        f"{statistics.median(r[other] for r in rounds):g} req/s)",
-        ratio >= floor,
+        f"{statistics.median(r[other] for r in rounds):g} req/s)"
     )
+
+
+def noise_floor(runs: Runs, setup: str) -> Check:
+    """The A/A control of the paired rounds: the shipped app against itself in a second
+    process (SECOND_PROCESS). No verdict: it says how far from 100 % identical code lands
+    here, i.e. how close to its floor a variant target can be judged at all."""
+    target = (
+        f"noise floor, {setup}: the shipped app against the same app in a second process "
+        "(identical code, the variant targets' A/A control)"
+    )
+    other = f"{setup} {SECOND_PROCESS}"
+    rounds = [r for r in runs.paired.get(setup, []) if r.get(setup) and r.get(other)]
+    if not rounds:
+        return Check(target, f"missing data: no paired rounds with {other}", False, info=True)
+    return Check(target, _median_of_rounds(rounds, setup, other)[1], True, info=True)
 
 
 def observability_tax(runs: Runs, setup: str) -> Check:
@@ -575,6 +598,7 @@ def _every_target(runs: Runs) -> Iterator[Check]:
         db_bound_near_its_bound,
         observability_tax,
         holds_its_own_against_bare_flask,
+        noise_floor,
         docker_tax,
     ]
     for judge in per_setup:

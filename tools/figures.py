@@ -280,6 +280,17 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
     def ratios(start: str, bench: dict[str, Any]) -> str:
         return _per_setup_share(src, bench, start, r"^(\d+%)", judged=True)
 
+    def floor(bench: dict[str, Any]) -> str:
+        """The A/A control's ratios, in a run that measured it."""
+        if not any(c["target"].startswith("noise floor") for c in bench["checks"]):
+            return ""
+        shares = _per_setup_share(src, bench, "noise floor", r"^(\d+%)")
+        return (
+            " The same rounds serve the shipped app again in a second process, identical "
+            f"code, as a control: {shares} of it, which is how far from 100 % noise alone "
+            "lands here."
+        )
+
     return (
         "- **What the app's own additions cost**, each setup's shipped app against the same "
         "config serving it with observability off (target ≥ 90 %): "
@@ -288,7 +299,8 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
         f"{cost['meta']['pair_rounds']} rounds run back to back (the order rotating), since "
         "this machine's run-to-run spread is as large as these effects; each round's figures "
         f"are in that run's table ({link(APP_COST_BENCH, doc)}, these targets alone, measured "
-        "after the last change to the app's hot path). The whole benchmark's run measures "
+        f"after the last change to the app's hot path).{floor(cost)} The whole benchmark's "
+        "run measures "
         f"the same ratios ({src.bench['meta']['pair_rounds']} rounds) amid its other runs: "
         f"against observability off {ratios('observability tax', src.bench)}; against a bare "
         f"Flask app {ratios('per-request cost', src.bench)}"

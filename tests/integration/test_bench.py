@@ -11,7 +11,7 @@ from harness import bench
 CONTENDERS = {
     *SETUPS,
     *(f"nginx→{s}" for s in SETUPS),
-    *(f"{s} {variant}" for s in SETUPS for variant in ("observability off", "bare Flask")),
+    *(f"{s} {variant}" for s in SETUPS for variant in bench.VARIANTS),
     *(f"docker nginx→{s}" for s in SETUPS),
     *(f"docker nginx→{s} by address" for s in SETUPS),
     "dev-single",
@@ -52,6 +52,7 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         "CPU-bound tail",
         "observability tax",
         "per-request cost",
+        "noise floor",
         "Docker tax",
         "idle cost",
         "uWSGI as commonly shipped",
@@ -62,7 +63,7 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
     assert not [c["sentence"] for c in data["checks"] if "missing data" in c["measured"]]
     # The variant ratios come from rounds run back to back with the shipped app.
     for setup in SETUPS:
-        names = {setup, f"{setup} observability off", f"{setup} bare Flask"}
+        names = {setup, *(f"{setup} {variant}" for variant in bench.VARIANTS)}
         assert [set(rates) for rates in data["paired"][setup]] == [names], setup
     tax = next(c for c in data["checks"] if c["target"].startswith("observability tax, sync"))
     assert "median of 1 round back to back" in tax["measured"]

@@ -181,6 +181,27 @@ def test_the_variant_ratios_are_the_median_of_rounds_measured_back_to_back():
     assert not by_target(targets.checks(rows, {}, cpus=2), "observability tax, sync").met
 
 
+def test_the_noise_floor_states_the_shipped_app_against_itself_without_a_verdict():
+    # The A/A control: identical code in a second process. Its spread is the method's
+    # resolution, so it is stated (info), never judged, even when it lands far from 100 %.
+    second = "gevent second process"
+    paired = {
+        "gevent": [
+            {"gevent": 3000, "gevent observability off": 3100, second: 3300},
+            {"gevent": 3200, "gevent observability off": 3300, second: 3000},
+            {"gevent": 2900, "gevent observability off": 3000, second: 3500},
+        ]
+    }
+    found = targets.checks([], {}, cpus=2, paired=paired)
+    floor = by_target(found, "noise floor, gevent")
+    # 91 %, 107 %, 83 %: median 91 %.
+    assert floor.info and floor.measured.startswith("91%, median of 3 rounds")
+    assert "83% to 107%" in floor.measured
+    # Without a second process in the rounds it says what is missing.
+    missing = by_target(found, "noise floor, sync")
+    assert missing.info and missing.measured.startswith("missing data")
+
+
 def test_the_idle_stack_is_judged_from_its_measured_cpu_share():
     def idle(share):
         judged = targets.checks(
