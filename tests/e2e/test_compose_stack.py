@@ -96,19 +96,21 @@ def test_each_setup_prints_its_resolved_config_and_compose_outwaits_its_drain(co
         assert config["pid"] == 1  # Gunicorn is PID 1, so it receives SIGTERM itself
 
 
-def test_gthreads_workers_own_their_sockets_and_its_kernel_moves_a_closing_ones_queue(
+def test_gthread_and_gevent_workers_own_their_sockets_and_the_kernel_moves_a_closing_ones_queue(
     compose_stack,
 ):
-    """gunicorn_conf/reuse_port.py: in its container, gthread's workers listen on sockets of
-    their own, and the container's network namespace hands a closing socket's queued
-    connections to a sibling (net.ipv4.tcp_migrate_req, docker-compose.yml)."""
-    logs = compose_stack.compose("logs", "--no-color", "app-gthread")
-    config = boot_configs(logs.replace(" | ", "\n"))["gthread"]
-    assert config["reuse_port"] is (config["workers"] > 1)  # one worker: the master's socket
-    migrate = compose_stack.compose(
-        "exec", "-T", "app-gthread", "cat", "/proc/sys/net/ipv4/tcp_migrate_req"
-    )
-    assert migrate.strip() == "1"
+    """gunicorn_conf/reuse_port.py: in their containers, gthread's and gevent's workers listen
+    on sockets of their own, and each container's network namespace hands a closing socket's
+    queued connections to a sibling (net.ipv4.tcp_migrate_req, docker-compose.yml)."""
+    for setup in ("gthread", "gevent"):
+        logs = compose_stack.compose("logs", "--no-color", f"app-{setup}")
+        config = boot_configs(logs.replace(" | ", "\n"))[setup]
+        # One worker: the master's socket.
+        assert config["reuse_port"] is (config["workers"] > 1), setup
+        migrate = compose_stack.compose(
+            "exec", "-T", f"app-{setup}", "cat", "/proc/sys/net/ipv4/tcp_migrate_req"
+        )
+        assert migrate.strip() == "1", setup
 
 
 def test_the_locust_ui_is_published_and_preset_to_target_nginx(compose_stack):

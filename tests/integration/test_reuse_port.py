@@ -1,4 +1,5 @@
-"""gthread's listening socket per worker (gunicorn_conf/reuse_port.py), on a real Gunicorn:
+"""gthread's and gevent's listening socket per worker (gunicorn_conf/reuse_port.py), on a real
+Gunicorn:
 each worker listens on a socket of its own and the master on none, and a worker that stops
 closes its socket at once, so while it finishes its last request every new connection goes
 to the other worker and none waits in the stopping worker's queue.
@@ -23,10 +24,11 @@ LAST_REQUEST_MS = 8000
 NEW_CONNECTIONS = 20
 
 
-@pytest.fixture
-def gthread(tmp_path):
-    with launch.gunicorn("gthread", tmp_path / "gthread.log", env={"WEB_CONCURRENCY": "2"}) as app:
-        yield app
+@pytest.fixture(params=["gthread", "gevent"])
+def served(request, tmp_path):
+    setup = request.param
+    with launch.gunicorn(setup, tmp_path / f"{setup}.log", env={"WEB_CONCURRENCY": "2"}) as app:
+        yield setup, app
 
 
 def listening_sockets(pid: int, port: int) -> set[int]:
@@ -58,23 +60,25 @@ def both_listening(app: launch.Running) -> dict[int, set[int]]:
     return sockets if len(sockets) == 2 and all(sockets.values()) else {}
 
 
-def test_each_worker_listens_on_a_socket_of_its_own_and_the_master_on_none(gthread):
-    assert gthread.configs()["gthread"]["reuse_port"] is True
-    sockets = wait_until(lambda: both_listening(gthread), timeout=30, what="both workers")
+def test_each_worker_listens_on_a_socket_of_its_own_and_the_master_on_none(served):
+    setup, app = served
+    assert app.configs()[setup]["reuse_port"] is True
+    sockets = wait_until(lambda: both_listening(app), timeout=30, what="both workers")
     first, second = sockets.values()
     assert first.isdisjoint(second), "the workers share one socket"
-    assert not listening_sockets(gthread.process.pid, gthread.port), "the master listens"
+    assert not listening_sockets(app.process.pid, app.port), "the master listens"
 
 
 def test_a_stopping_worker_closes_its_socket_at_once_and_new_connections_go_to_the_other(
-    gthread,
+    served,
 ):
-    wait_until(lambda: both_listening(gthread), timeout=30, what="both workers")
+    _setup, app = served
+    wait_until(lambda: both_listening(app), timeout=30, what="both workers")
     last: dict = {}
 
     def last_request() -> None:
         last["response"] = requests.get(
-            f"{gthread.base_url}/api/io?ms={LAST_REQUEST_MS}", timeout=LAST_REQUEST_MS / 1000 + 30
+            f"{app.base_url}/api/io?ms={LAST_REQUEST_MS}", timeout=LAST_REQUEST_MS / 1000 + 30
         )
 
     slow = threading.Thread(target=last_request)
@@ -83,9 +87,9 @@ def test_a_stopping_worker_closes_its_socket_at_once_and_new_connections_go_to_t
     (stopping,) = wait_until(
         lambda: [
             pid
-            for pid in worker_pids(gthread)
+            for pid in worker_pids(app)
             if any(
-                c.status == psutil.CONN_ESTABLISHED and c.laddr.port == gthread.port
+                c.status == psutil.CONN_ESTABLISHED and c.laddr.port == app.port
                 for c in psutil.Process(pid).net_connections("tcp")
             )
         ],
@@ -94,13 +98,13 @@ def test_a_stopping_worker_closes_its_socket_at_once_and_new_connections_go_to_t
     )
     os.kill(stopping, signal.SIGTERM)
     wait_until(
-        lambda: not listening_sockets(stopping, gthread.port),
+        lambda: not listening_sockets(stopping, app.port),
         timeout=5,
         what="the stopping worker to close its socket while its last request runs",
     )
     # Each request on a new connection: the kernel picks a socket for every one of them.
     served_by = [
-        requests.get(f"{gthread.base_url}/api/whoami", timeout=10).json()["pid"]
+        requests.get(f"{app.base_url}/api/whoami", timeout=10).json()["pid"]
         for _ in range(NEW_CONNECTIONS)
     ]
     assert stopping not in served_by

@@ -14,6 +14,8 @@ from gunicorn_conf import SETUPS
 from gunicorn_conf.cpus import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
+# The setups whose workers listen on sockets of their own (gunicorn_conf/reuse_port.py).
+OWN_SOCKETS = ("gthread", "gevent")
 
 
 def resolved(setup: str, **env: str) -> dict[str, str]:
@@ -101,18 +103,22 @@ def test_each_setup_hands_the_app_a_pool_as_big_as_what_a_process_serves_at_once
         assert pool_size_handed_to_the_app(setup, APP_POOL_SIZE="7") == 7
 
 
-def test_gthread_workers_listen_on_sockets_of_their_own_where_each_can_bind():
-    """gunicorn_conf/reuse_port.py: the kernel splits connections between gthread's workers."""
-    assert resolved("gthread", WEB_CONCURRENCY="2")["reuse_port"] == "True"
+@pytest.mark.parametrize("setup", OWN_SOCKETS)
+def test_workers_listen_on_sockets_of_their_own_where_each_can_bind(setup):
+    """gunicorn_conf/reuse_port.py: the kernel splits connections between the workers."""
+    assert resolved(setup, WEB_CONCURRENCY="2")["reuse_port"] == "True"
     # A lone worker would leave nothing listening while it restarts: the master's socket.
-    assert resolved("gthread", WEB_CONCURRENCY="1")["reuse_port"] == "False"
+    assert resolved(setup, WEB_CONCURRENCY="1")["reuse_port"] == "False"
     # systemd's socket (deploy/systemd/) is used as handed over, and Unix sockets do not
     # balance: the shared socket.
-    assert resolved("gthread", WEB_CONCURRENCY="2", LISTEN_FDS="1")["reuse_port"] == "False"
-    unix = resolved("gthread", WEB_CONCURRENCY="2", GUNICORN_BIND="unix:/run/g.sock")
+    assert resolved(setup, WEB_CONCURRENCY="2", LISTEN_FDS="1")["reuse_port"] == "False"
+    unix = resolved(setup, WEB_CONCURRENCY="2", GUNICORN_BIND="unix:/run/g.sock")
     assert unix["reuse_port"] == "False"
-    for setup in ("sync", "gevent"):  # they keep the shared socket (gthread.py says why)
-        assert resolved(setup, WEB_CONCURRENCY="2")["reuse_port"] == "False"
+
+
+def test_sync_workers_keep_the_shared_socket():
+    """A sync worker takes a connection only when it is free (gunicorn_conf/reuse_port.py)."""
+    assert resolved("sync", WEB_CONCURRENCY="2")["reuse_port"] == "False"
 
 
 def test_gunicorns_json_access_log_can_be_switched_on():
