@@ -15,7 +15,8 @@ Two things change with sockets of their own, and this module handles both:
 * When to use them (``wanted``). Only when each worker can bind: a TCP address, not one
   handed over by systemd (LISTEN_FDS, deploy/systemd/), which Gunicorn would then ignore;
   and only with more than one worker, since the master holds no socket then, and a lone
-  worker's restart would leave nothing listening for a moment.
+  worker's restart would leave nothing listening for a moment. ``GUNICORN_REUSE_PORT=0``
+  keeps one shared socket anyway (the benchmark measures both side by side).
 * A worker that stops. The kernel keeps hashing new connections to a socket until it is
   closed, and Gunicorn's gthread worker closes its socket only once it has drained (its
   in-flight requests done, nginx's idle connections closed, up to graceful_timeout). A
@@ -42,7 +43,8 @@ def wanted(bind: str | Sequence[str], workers: int) -> bool:
     addresses = [bind] if isinstance(bind, str) else list(bind)
     handed_over = bool(os.environ.get("LISTEN_FDS"))
     tcp = all(not a.startswith(("unix:", "fd://")) for a in addresses)
-    return tcp and not handed_over and workers > 1
+    turned_off = os.environ.get("GUNICORN_REUSE_PORT", "").strip() == "0"
+    return tcp and not handed_over and workers > 1 and not turned_off
 
 
 def close_when_draining(worker) -> None:

@@ -53,8 +53,10 @@ from harness.targets import (
     IO_MS,
     NGINX_STATIC,
     OBSERVABILITY_OFF,
+    OWN_SOCKETS,
     SECOND_PROCESS,
     checks,
+    shared_socket,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,8 +264,34 @@ def contenders(
         "http",
         launch.gunicorn_slots(few.configs()["gthread"]),
     )
+    # gthread and gevent with one listening socket shared by their workers, as they shipped
+    # before their workers got sockets of their own: the before and after of
+    # gunicorn_conf/reuse_port.py in one run (harness/targets.py, socket_per_worker).
+    shared = {
+        setup: stack.enter_context(
+            launch.gunicorn(
+                setup,
+                logs / f"{setup}-shared-socket.log",
+                env={**metrics_env(f"{setup}-shared-socket"), "GUNICORN_REUSE_PORT": "0"},
+            )
+        )
+        for setup in OWN_SOCKETS
+    }
+    shared_peers = {
+        setup: launch.Peer(
+            f"{setup}-shared-socket",
+            running.port,
+            "http",
+            launch.gunicorn_slots(running.configs()[setup]),
+        )
+        for setup, running in shared.items()
+    }
     proxy = stack.enter_context(
-        launch.nginx(app_ports, logs / "nginx.log", peers=[*(p for _, p in peers), few_peer])
+        launch.nginx(
+            app_ports,
+            logs / "nginx.log",
+            peers=[*(p for _, p in peers), few_peer, *shared_peers.values()],
+        )
     )
     proxy_cpu = process_tree_cpu(proxy.process.pid)
     found: list[Contender] = []
@@ -292,6 +320,19 @@ def contenders(
             top_only=True,
         )
     )
+    for setup, running in shared.items():
+        shared_cpu = process_tree_cpu(running.process.pid)
+        found.append(
+            Contender(
+                shared_socket(setup),
+                "setup variant via nginx",
+                f"{proxy.peers_url}/{shared_peers[setup].name}",
+                lambda shared_cpu=shared_cpu: shared_cpu() + proxy_cpu(),
+                shared_peers[setup].slots,
+                workloads=("hello", "io"),
+                top_only=True,
+            )
+        )
     for setup in launch.SETUPS:
         found.append(
             Contender(

@@ -22,6 +22,7 @@ CONTENDERS = {
     "nginx-static",
     *(f"nginx→{peer}" for peer in ("uwsgi-as-shipped", "uwsgi-tuned", "granian")),
     "nginx→gthread 4 threads",
+    *(f"nginx→{s} shared socket" for s in ("gthread", "gevent")),
 }
 
 
@@ -53,6 +54,7 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         "observability tax",
         "per-request cost",
         "noise floor",
+        "socket per worker",
         "Docker tax",
         "idle cost",
         "uWSGI as commonly shipped",

@@ -114,6 +114,8 @@ def test_workers_listen_on_sockets_of_their_own_where_each_can_bind(setup):
     assert resolved(setup, WEB_CONCURRENCY="2", LISTEN_FDS="1")["reuse_port"] == "False"
     unix = resolved(setup, WEB_CONCURRENCY="2", GUNICORN_BIND="unix:/run/g.sock")
     assert unix["reuse_port"] == "False"
+    # The operator's switch back to one shared socket.
+    assert resolved(setup, WEB_CONCURRENCY="2", GUNICORN_REUSE_PORT="0")["reuse_port"] == "False"
 
 
 def test_sync_workers_keep_the_shared_socket():
