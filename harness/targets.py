@@ -144,7 +144,7 @@ def io_bound_near_its_bound(runs: Runs, setup: str) -> Check:
     row, hello = found
     bound = min(row["slots"], runs.top) / (IO_MS / 1000)
     capped = min(bound, hello["rps"])
-    stable = row["rps_max"] / max(row["rps_min"], 0.1)
+    stable = _spread(row)
     cap_note = f" (CPU cap: {hello['rps']:g} on hello)" if capped < bound else ""
     # With no more connections than slots nothing queues: p50 there is what one request
     # really takes, the wait plus the server's own per-request path.
@@ -490,6 +490,7 @@ def socket_per_worker(runs: Runs, setup: str) -> Check:
 
 
 def _spread(row: Row) -> float:
+    """How far apart a row's rounds were: the fastest round's rate over the slowest's."""
     return row.get("rps_max", row["rps"]) / max(row.get("rps_min", row["rps"]), 0.1)
 
 
