@@ -40,6 +40,7 @@ from typing import Any
 
 import psutil
 
+from gunicorn_conf import OWN_SOCKETS
 from gunicorn_conf.cpus import usable_cpus
 from harness import launch
 from harness.postgres import throwaway_postgres
@@ -53,7 +54,6 @@ from harness.targets import (
     IO_MS,
     NGINX_STATIC,
     OBSERVABILITY_OFF,
-    OWN_SOCKETS,
     SECOND_PROCESS,
     checks,
     shared_socket,
@@ -249,48 +249,36 @@ def contenders(
         for config in ("as-shipped", "tuned")
     ]
     peers.append(stack.enter_context(launch.granian(logs / "granian.log", metrics_env("granian"))))
-    # The gthread config with FEW_THREADS a worker, behind the same nginx as a peer: the other
-    # side of gthread's CPU-bound tail (harness/targets.py, cpu_bound_gthread_tail).
-    few = stack.enter_context(
-        launch.gunicorn(
-            "gthread",
-            logs / "gthread-few-threads.log",
-            env={**metrics_env("gthread-few-threads"), "GUNICORN_THREADS": str(FEW_THREADS)},
+    # Variants of a setup's config, each behind the same nginx as a peer (contender, setup,
+    # environment, workloads):
+    # - gthread with FEW_THREADS a worker: the other side of gthread's CPU-bound tail
+    #   (harness/targets.py, cpu_bound_gthread_tail);
+    # - gthread and gevent with one listening socket shared by their workers, as they shipped
+    #   before their workers got sockets of their own: the before and after of
+    #   gunicorn_conf/reuse_port.py in one run (harness/targets.py, socket_per_worker).
+    config_variants = [
+        (GTHREAD_FEW_THREADS, "gthread", {"GUNICORN_THREADS": str(FEW_THREADS)}, ("io", "cpu")),
+        *(
+            (shared_socket(setup), setup, {"GUNICORN_REUSE_PORT": "0"}, ("hello", "io"))
+            for setup in OWN_SOCKETS
+        ),
+    ]
+    variant_peers = []
+    for name, setup, env, workloads in config_variants:
+        # The peer's name is its nginx location and the stem of its log and metrics folder.
+        slug = name.removeprefix("nginx→").replace(" ", "-")
+        running = stack.enter_context(
+            launch.gunicorn(setup, logs / f"{slug}.log", env={**metrics_env(slug), **env})
         )
-    )
-    few_peer = launch.Peer(
-        "gthread-few-threads",
-        few.port,
-        "http",
-        launch.gunicorn_slots(few.configs()["gthread"]),
-    )
-    # gthread and gevent with one listening socket shared by their workers, as they shipped
-    # before their workers got sockets of their own: the before and after of
-    # gunicorn_conf/reuse_port.py in one run (harness/targets.py, socket_per_worker).
-    shared = {
-        setup: stack.enter_context(
-            launch.gunicorn(
-                setup,
-                logs / f"{setup}-shared-socket.log",
-                env={**metrics_env(f"{setup}-shared-socket"), "GUNICORN_REUSE_PORT": "0"},
-            )
+        peer = launch.Peer(
+            slug, running.port, "http", launch.gunicorn_slots(running.configs()[setup])
         )
-        for setup in OWN_SOCKETS
-    }
-    shared_peers = {
-        setup: launch.Peer(
-            f"{setup}-shared-socket",
-            running.port,
-            "http",
-            launch.gunicorn_slots(running.configs()[setup]),
-        )
-        for setup, running in shared.items()
-    }
+        variant_peers.append((name, running, peer, workloads))
     proxy = stack.enter_context(
         launch.nginx(
             app_ports,
             logs / "nginx.log",
-            peers=[*(p for _, p in peers), few_peer, *shared_peers.values()],
+            peers=[*(p for _, p in peers), *(peer for _, _, peer, _ in variant_peers)],
         )
     )
     proxy_cpu = process_tree_cpu(proxy.process.pid)
@@ -307,29 +295,17 @@ def contenders(
                 peer.slots,
             )
         )
-    few_cpu = process_tree_cpu(few.process.pid)
-    found.append(
-        Contender(
-            GTHREAD_FEW_THREADS,
-            "setup variant via nginx",
-            f"{proxy.peers_url}/{few_peer.name}",
-            # Its Gunicorn and nginx: there is no direct row to hold the Gunicorn share.
-            lambda: few_cpu() + proxy_cpu(),
-            few_peer.slots,
-            workloads=("io", "cpu"),
-            top_only=True,
-        )
-    )
-    for setup, running in shared.items():
-        shared_cpu = process_tree_cpu(running.process.pid)
+    for name, running, peer, workloads in variant_peers:
+        variant_cpu = process_tree_cpu(running.process.pid)
         found.append(
             Contender(
-                shared_socket(setup),
+                name,
                 "setup variant via nginx",
-                f"{proxy.peers_url}/{shared_peers[setup].name}",
-                lambda shared_cpu=shared_cpu: shared_cpu() + proxy_cpu(),
-                shared_peers[setup].slots,
-                workloads=("hello", "io"),
+                f"{proxy.peers_url}/{peer.name}",
+                # Its Gunicorn and nginx: there is no direct row to hold the Gunicorn share.
+                lambda variant_cpu=variant_cpu: variant_cpu() + proxy_cpu(),
+                peer.slots,
+                workloads=workloads,
                 top_only=True,
             )
         )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gunicorn_conf import SETUPS
+from gunicorn_conf import OWN_SOCKETS, SETUPS
 from harness.runner import NEAR_CEILING
 
 IO_MS, CPU_MS = 50, 5
@@ -37,11 +37,10 @@ SERVER_PEERS = (UWSGI_AS_SHIPPED, "uwsgi-tuned", "granian")
 # load (cpu_bound_gthread_tail).
 FEW_THREADS = 4
 GTHREAD_FEW_THREADS = f"nginx→gthread {FEW_THREADS} threads"
-# The setups whose workers listen on sockets of their own (gunicorn_conf/reuse_port.py); the
-# benchmark also serves each with one shared socket, behind the same nginx (socket_per_worker).
-OWN_SOCKETS = ("gthread", "gevent")
 
 
+# The benchmark also serves each of OWN_SOCKETS with one shared socket, behind the same nginx
+# (socket_per_worker).
 def shared_socket(setup: str) -> str:
     """The contender name of ``setup`` with one listening socket shared by its workers."""
     return f"nginx→{setup} shared socket"
@@ -442,11 +441,16 @@ def paired_ratio(runs: Runs, target: str, setup: str, variant: str, floor: float
     rounds in which both ran back to back (harness/bench.py's measure_pairs); without such
     rounds, the rows' medians (hello_ratio)."""
     other = f"{setup} {variant}"
-    rounds = [r for r in runs.paired.get(setup, []) if r.get(setup) and r.get(other)]
+    rounds = _rounds_with(runs, setup, other)
     if not rounds:
         return hello_ratio(runs, target, setup, other, floor)
     ratio, measured = _median_of_rounds(rounds, setup, other)
     return Check(target, measured, ratio >= floor)
+
+
+def _rounds_with(runs: Runs, setup: str, other: str) -> list[dict[str, float]]:
+    """The paired rounds in which both the shipped ``setup`` and ``other`` were measured."""
+    return [r for r in runs.paired.get(setup, []) if r.get(setup) and r.get(other)]
 
 
 def _median_of_rounds(rounds: list[dict[str, float]], setup: str, other: str) -> tuple[float, str]:
@@ -503,7 +507,7 @@ def noise_floor(runs: Runs, setup: str) -> Check:
         "(identical code, the variant targets' A/A control)"
     )
     other = f"{setup} {SECOND_PROCESS}"
-    rounds = [r for r in runs.paired.get(setup, []) if r.get(setup) and r.get(other)]
+    rounds = _rounds_with(runs, setup, other)
     if not rounds:
         return Check(target, f"missing data: no paired rounds with {other}", False, info=True)
     return Check(target, _median_of_rounds(rounds, setup, other)[1], True, info=True)

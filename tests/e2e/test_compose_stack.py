@@ -9,6 +9,7 @@ import pytest
 import requests
 from helpers import wait_for_locust_to_stop, wait_until
 
+from gunicorn_conf import OWN_SOCKETS
 from harness.launch import SETUPS, boot_configs, gunicorn_slots
 from loadtest.evidence import simultaneous_get
 
@@ -102,7 +103,7 @@ def test_gthread_and_gevent_workers_own_their_sockets_and_the_kernel_moves_a_clo
     """gunicorn_conf/reuse_port.py: in their containers, gthread's and gevent's workers listen
     on sockets of their own, and each container's network namespace hands a closing socket's
     queued connections to a sibling (net.ipv4.tcp_migrate_req, docker-compose.yml)."""
-    for setup in ("gthread", "gevent"):
+    for setup in OWN_SOCKETS:
         logs = compose_stack.compose("logs", "--no-color", f"app-{setup}")
         config = boot_configs(logs.replace(" | ", "\n"))[setup]
         # One worker: the master's socket.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from gunicorn_conf import SETUPS
+from gunicorn_conf import OWN_SOCKETS, SETUPS
 from harness import bench
 
 CONTENDERS = {
@@ -22,7 +22,7 @@ CONTENDERS = {
     "nginx-static",
     *(f"nginx→{peer}" for peer in ("uwsgi-as-shipped", "uwsgi-tuned", "granian")),
     "nginx→gthread 4 threads",
-    *(f"nginx→{s} shared socket" for s in ("gthread", "gevent")),
+    *(f"nginx→{s} shared socket" for s in OWN_SOCKETS),
 }
 
 

@@ -16,6 +16,7 @@ import pytest
 import requests
 from helpers import wait_until
 
+from gunicorn_conf import OWN_SOCKETS
 from harness import launch
 
 # Long enough that the stopping worker is still finishing it when the new connections have
@@ -24,7 +25,7 @@ LAST_REQUEST_MS = 8000
 NEW_CONNECTIONS = 20
 
 
-@pytest.fixture(params=["gthread", "gevent"])
+@pytest.fixture(params=OWN_SOCKETS)
 def served(request, tmp_path):
     setup = request.param
     with launch.gunicorn(setup, tmp_path / f"{setup}.log", env={"WEB_CONCURRENCY": "2"}) as app:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gunicorn_conf import OWN_SOCKETS
 from harness.launch import ROOT, SETUPS
 from tools.native_stack import Ports, render_nginx
 
@@ -119,7 +120,7 @@ def test_swarm_nginx_gives_up_on_a_vanished_node_inside_its_retry_window():
     # gthread's and gevent's workers own their sockets (gunicorn_conf/reuse_port.py): a
     # closing one's queued connections move to a sibling, as in compose
     # (tests/e2e/test_compose_stack.py).
-    for setup in ("gthread", "gevent"):
+    for setup in OWN_SOCKETS:
         assert stack["services"][f"app-{setup}"]["sysctls"]["net.ipv4.tcp_migrate_req"] == 1
 
 

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gunicorn_conf import SETUPS
+from gunicorn_conf import OWN_SOCKETS, SETUPS
 from gunicorn_conf.cpus import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
-# The setups whose workers listen on sockets of their own (gunicorn_conf/reuse_port.py).
-OWN_SOCKETS = ("gthread", "gevent")
 
 
 def resolved(setup: str, **env: str) -> dict[str, str]:
