@@ -12,4 +12,4 @@ locks or ssl may load before the worker monkey-patches (see base.py).
 SETUPS = ("sync", "gthread", "gevent")
 # The setups whose workers listen on sockets of their own (reuse_port.py; gthread.py and
 # gevent.py turn it on): the benchmark and the tests read this list.
-OWN_SOCKETS = ("gthread", "gevent")
+OWN_SOCKETS = ("gthread",)

@@ -14,8 +14,7 @@ would load ssl and threading unpatched, and gevent warns (or breaks) later.
 
 # Every shared setting and hook: Gunicorn reads this module's names.
 from gunicorn_conf.base import *  # noqa: F403
-from gunicorn_conf.base import CPUS, bind, env_int, tell_the_app
-from gunicorn_conf.reuse_port import wanted as reuse_port_wanted
+from gunicorn_conf.base import CPUS, env_int, tell_the_app
 
 worker_class = "gevent"
 # One process per CPU: a process runs Python on one core at a time, however many greenlets.
@@ -23,11 +22,6 @@ workers = env_int("WEB_CONCURRENCY", CPUS)
 # Greenlets (simultaneous requests) per process. Each is cheap, but all share one core,
 # so this is a cap against overload, not a throughput knob.
 worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 1000)
-# A listening socket per worker, as gthread's: the kernel splits new connections evenly.
-# On a shared one, nginx's kept-alive pool can sit mostly on one worker, and under I/O-bound
-# load that worker's core is full while the other's idles (gunicorn_conf/reuse_port.py,
-# docs/measuring.md).
-reuse_port = reuse_port_wanted(bind, workers)
 # Connections per process to each service the app waits on (the database, app/db.py; the
 # delay service, app/upstream.py): bounded, not one per greenlet. Each
 # PostgreSQL connection is a server process of its own, and the database runs queries on its
