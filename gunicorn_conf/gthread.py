@@ -28,7 +28,10 @@ threads = env_int("GUNICORN_THREADS", 32)
 # A listening socket per worker: the kernel splits new connections evenly between them.
 # On one shared socket the first worker to wake takes each one, and nginx keeps it alive, so
 # one worker can end up with nearly all of them, queueing requests for its threads while the
-# other's core idles (gunicorn_conf/reuse_port.py, docs/measuring.md).
+# other's core idles (gunicorn_conf/reuse_port.py, docs/measuring.md). A sync worker should
+# take a connection only when it is free, and gevent's workers gained no rate from sockets of
+# their own but lost queued requests when one stopped, so the other setups keep the shared
+# one (docs/measuring.md).
 reuse_port = reuse_port_wanted(bind, workers)
 # Connections per process to each service the app waits on (the database, app/db.py; the
 # delay service, app/upstream.py): one per thread, since every thread may be inside a call

@@ -1,6 +1,6 @@
 """A listening socket per worker (Gunicorn's ``reuse_port``), so the kernel, not a race,
-decides which worker takes a new connection. Used by the gthread and gevent setups; sync
-keeps the shared socket, since a sync worker should take a connection only when it is free.
+decides which worker takes a new connection. Used by the gthread setup (gthread.py says why
+only there).
 
 On one shared socket every worker waits for the next connection and the first to wake takes
 it, whether or not it is the busier one. nginx then keeps that connection alive, so the split
@@ -22,10 +22,9 @@ Two things change with sockets of their own, and this module handles both:
   in-flight requests done, nginx's idle connections closed, up to graceful_timeout). A
   connection queued there meanwhile would wait for the drain, then be reset.
   ``close_when_draining`` closes it as the worker stops accepting instead, so new
-  connections go to the other workers at once (Gunicorn's gevent worker already closes its
-  sockets first, then drains). The few already in its queue at that moment are moved to a
-  sibling by the kernel where net.ipv4.tcp_migrate_req is 1 (compose and the Swarm stack
-  set it; otherwise they are reset, and nginx retries an idempotent request).
+  connections go to the other workers at once. The few already in its queue at that moment
+  are moved to a sibling by the kernel where net.ipv4.tcp_migrate_req is 1 (compose and the
+  Swarm stack set it; otherwise they are reset, and nginx retries an idempotent request).
 
 One thing is lost: a second Gunicorn started by mistake with this config on the same
 address (same user) joins the group and takes a share of the connections, instead of

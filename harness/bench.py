@@ -253,8 +253,8 @@ def contenders(
     # environment, workloads):
     # - gthread with FEW_THREADS a worker: the other side of gthread's CPU-bound tail
     #   (harness/targets.py, cpu_bound_gthread_tail);
-    # - gthread and gevent with one listening socket shared by their workers, as they shipped
-    #   before their workers got sockets of their own: the before and after of
+    # - each setup in OWN_SOCKETS with one listening socket shared by its workers, as it
+    #   shipped before its workers got sockets of their own: the before and after of
     #   gunicorn_conf/reuse_port.py in one run (harness/targets.py, socket_per_worker).
     config_variants = [
         (GTHREAD_FEW_THREADS, "gthread", {"GUNICORN_THREADS": str(FEW_THREADS)}, ("io", "cpu")),

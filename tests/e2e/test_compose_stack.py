@@ -97,12 +97,13 @@ def test_each_setup_prints_its_resolved_config_and_compose_outwaits_its_drain(co
         assert config["pid"] == 1  # Gunicorn is PID 1, so it receives SIGTERM itself
 
 
-def test_gthread_and_gevent_workers_own_their_sockets_and_the_kernel_moves_a_closing_ones_queue(
+def test_gthread_workers_own_their_sockets_and_the_kernel_moves_a_closing_ones_queue(
     compose_stack,
 ):
-    """gunicorn_conf/reuse_port.py: in their containers, gthread's and gevent's workers listen
-    on sockets of their own, and each container's network namespace hands a closing socket's
-    queued connections to a sibling (net.ipv4.tcp_migrate_req, docker-compose.yml)."""
+    """gunicorn_conf/reuse_port.py: in their containers, the workers of the setups in
+    OWN_SOCKETS (gthread's) listen on sockets of their own, and the container's network
+    namespace hands a closing socket's queued connections to a sibling
+    (net.ipv4.tcp_migrate_req, docker-compose.yml)."""
     for setup in OWN_SOCKETS:
         logs = compose_stack.compose("logs", "--no-color", f"app-{setup}")
         config = boot_configs(logs.replace(" | ", "\n"))[setup]

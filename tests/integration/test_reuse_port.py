@@ -1,4 +1,4 @@
-"""gthread's and gevent's listening socket per worker (gunicorn_conf/reuse_port.py), on a real
+"""gthread's listening socket per worker (gunicorn_conf/reuse_port.py), on a real
 Gunicorn:
 each worker listens on a socket of its own and the master on none, and a worker that stops
 closes its socket at once, so while it finishes its last request every new connection goes

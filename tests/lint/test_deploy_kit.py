@@ -117,7 +117,7 @@ def test_swarm_nginx_gives_up_on_a_vanished_node_inside_its_retry_window():
         # Gunicorn exits 0 when Swarm stops an unhealthy task: on-failure never replaces it.
         assert app["deploy"]["restart_policy"]["condition"] == "any"
         assert app["stop_grace_period"] == "40s"  # > graceful_timeout (30 s)
-    # gthread's and gevent's workers own their sockets (gunicorn_conf/reuse_port.py): a
+    # gthread's workers own their sockets (gunicorn_conf/reuse_port.py): a
     # closing one's queued connections move to a sibling, as in compose
     # (tests/e2e/test_compose_stack.py).
     for setup in OWN_SOCKETS:

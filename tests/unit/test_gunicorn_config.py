@@ -116,9 +116,11 @@ def test_workers_listen_on_sockets_of_their_own_where_each_can_bind(setup):
     assert resolved(setup, WEB_CONCURRENCY="2", GUNICORN_REUSE_PORT="0")["reuse_port"] == "False"
 
 
-def test_sync_workers_keep_the_shared_socket():
-    """A sync worker takes a connection only when it is free (gunicorn_conf/reuse_port.py)."""
-    assert resolved("sync", WEB_CONCURRENCY="2")["reuse_port"] == "False"
+@pytest.mark.parametrize("setup", sorted(set(SETUPS) - set(OWN_SOCKETS)))
+def test_the_other_setups_keep_the_shared_socket(setup):
+    """A sync worker takes a connection only when it is free; a stopping gevent worker's
+    queue would be reset where net.ipv4.tcp_migrate_req is 0 (gunicorn_conf/reuse_port.py)."""
+    assert resolved(setup, WEB_CONCURRENCY="2")["reuse_port"] == "False"
 
 
 def test_gunicorns_json_access_log_can_be_switched_on():
