@@ -186,8 +186,8 @@ def post_worker_init(worker):
     written as Gunicorn writes them (gunicorn_conf/one_write.py says why and how).
 
     A gthread worker with a listening socket of its own closes it as soon as it stops
-    accepting, not once it has drained (gunicorn_conf/reuse_port.py). gevent's worker
-    already closes its sockets first when it stops; sync never has a socket of its own here.
+    accepting, not once it has drained (gunicorn_conf/reuse_port.py). sync and gevent keep
+    the shared socket here (gthread.py says why).
     """
     from gunicorn_conf import one_write, reuse_port
 
