@@ -17,6 +17,7 @@ gevent setup nothing that opens locks or ssl may load before the worker monkey-p
 (prometheus_client is imported only inside a hook, after the workers are forked.)
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -94,13 +95,25 @@ preload_app = False
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 # --- Requests ----------------------------------------------------------------------------
+# Gunicorn's C parser (gunicorn-h1c, requirements.txt) reads each request's line and headers.
+# Parsing is Gunicorn's largest share of an ordinary request's CPU in Python, so the C parser
+# serves more requests on the same cores (the benchmark's "C parser" line measures it against
+# the Python one, docs/bench/bench.md). "fast" requires it: an install without it stops at
+# start (below) instead of serving slower unnoticed. GUNICORN_HTTP_PARSER=python serves with
+# Gunicorn's Python parser where no C compiler is at hand.
+http_parser = os.environ.get("GUNICORN_HTTP_PARSER", "fast")
+if http_parser == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
+    sys.exit(
+        "gunicorn_conf: http_parser is 'fast' but gunicorn_h1c is not installed: "
+        "pip install -r gunicorn_conf/requirements.txt, or set GUNICORN_HTTP_PARSER=python"
+    )
 # nginx (large_client_header_buffers 4 8k, nginx/snippets/http/basics.conf) is the one that
-# limits request size, and answers in JSON. These are set so that what nginx accepts is never
-# rejected here with a bare HTML 400/431: the same 8 KiB line (8190 is Gunicorn's maximum),
-# and a header count that only nginx's 32 KiB total can reach (Gunicorn's default of 100
-# would refuse with a 431).
+# limits request size, and answers in JSON. These are set so that what nginx accepts is
+# rejected here as little as possible, and in JSON where it is (json_errors.py): the same
+# 8 KiB line (8190 is Gunicorn's maximum), and 256 header fields, the most the C parser
+# reads (nginx adds a few of its own; Gunicorn's default of 100 would refuse sooner).
 limit_request_line = 8190
-limit_request_fields = 32768
+limit_request_fields = 256
 
 # --- Proxy trust -------------------------------------------------------------------------
 # Only the proxy may set X-Forwarded-Proto & co. Loopback natively; the compose file sets
@@ -177,21 +190,25 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Two changes to each worker, installed here, once it is ready, so that the master loads
-    nothing more.
+    """Three changes to each worker, installed here, once it is ready, so that the master
+    loads nothing more.
 
     Each worker sends an answer of known length in one write, head and body together, not
     two: half the system calls and TCP segments per answer, for the worker and for nginx
     reading it. The same bytes in the same order; streamed, sendfile and HTTP/2 answers are
     written as Gunicorn writes them (gunicorn_conf/one_write.py says why and how).
 
+    The answers Gunicorn gives itself (a request it cannot parse) are JSON in the app's
+    shape, not HTML (gunicorn_conf/json_errors.py).
+
     A gthread worker with a listening socket of its own closes it as soon as it stops
     accepting, not once it has drained (gunicorn_conf/reuse_port.py). sync and gevent keep
     the shared socket here (gthread.py says why).
     """
-    from gunicorn_conf import one_write, reuse_port
+    from gunicorn_conf import json_errors, one_write, reuse_port
 
     one_write.install()
+    json_errors.install()
     if worker.cfg.reuse_port and hasattr(worker, "set_accept_enabled"):
         reuse_port.close_when_draining(worker)
 
@@ -222,6 +239,8 @@ def when_ready(server):
         "bind": cfg.bind,
         "backlog": cfg.backlog,
         "reuse_port": cfg.reuse_port,
+        "http_parser": cfg.http_parser,
+        "limit_request_fields": cfg.limit_request_fields,
         "timeout": cfg.timeout,
         "graceful_timeout": cfg.graceful_timeout,
         "keepalive": cfg.keepalive,

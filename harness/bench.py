@@ -54,6 +54,7 @@ from harness.targets import (
     IO_MS,
     NGINX_STATIC,
     OBSERVABILITY_OFF,
+    PYTHON_PARSER,
     SECOND_PROCESS,
     checks,
     shared_socket,
@@ -74,12 +75,15 @@ WORKLOADS = {
 SETUP_WORKLOADS = tuple(WORKLOADS)
 PEER_WORKLOADS = ("hello", "io", "cpu")
 DB_WORKLOADS = ("db", "db-nowait")
-# Apps each setup's config also serves, for the per-request cost targets (harness/targets.py).
-VARIANTS = {
-    OBSERVABILITY_OFF: 'app:create_app({"OBSERVABILITY": False})',
-    BARE_FLASK: "harness.bare_flask:app",
+# What each setup's config also serves, in the paired rounds (measure_pairs), for the
+# per-request cost targets (harness/targets.py): an app, and the environment it differs in.
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    OBSERVABILITY_OFF: ('app:create_app({"OBSERVABILITY": False})', {}),
+    BARE_FLASK: ("harness.bare_flask:app", {}),
     # The shipped app unchanged: the rounds' A/A control (targets.noise_floor).
-    SECOND_PROCESS: "app:create_app()",
+    SECOND_PROCESS: ("app:create_app()", {}),
+    # The shipped app with Gunicorn's Python HTTP parser (targets.c_parser).
+    PYTHON_PARSER: ("app:create_app()", {"GUNICORN_HTTP_PARSER": "python"}),
 }
 
 
@@ -333,16 +337,17 @@ def contenders(
                 workloads=SETUP_WORKLOADS,
             )
         )
-        # The same config serving the app without its observability, a bare Flask app and
-        # the shipped app again: what metrics, request ids and logs cost, what the app costs
-        # beyond Flask, and what identical code measures (the A/A control).
-        for variant, app in VARIANTS.items():
+        # The same config serving the app without its observability, a bare Flask app, the
+        # shipped app again and the shipped app parsed by Gunicorn's Python parser: what
+        # metrics, request ids and logs cost, what the app costs beyond Flask, what identical
+        # code measures (the A/A control) and what the C parser buys.
+        for variant, (app, env) in VARIANTS.items():
             running = stack.enter_context(
                 launch.gunicorn(
                     setup,
                     logs / f"{setup}-{variant}.log",
                     app=app,
-                    env=metrics_env(f"{setup}-{variant}"),
+                    env={**metrics_env(f"{setup}-{variant}"), **env},
                 )
             )
             found.append(

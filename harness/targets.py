@@ -27,6 +27,9 @@ BARE_FLASK = "bare Flask"
 # and a process's own history (the shipped one has served every other workload) make of "no
 # difference" (noise_floor).
 SECOND_PROCESS = "second process"
+# The shipped app and config with Gunicorn's Python HTTP parser instead of its C one
+# (http_parser, gunicorn_conf/base.py): what the C parser buys (c_parser).
+PYTHON_PARSER = "Python parser"
 PEERS = ("dev-single", "dev-threaded", "dev-processes", "waitress")
 DEV_MODES = PEERS[:3]
 # The servers people pick instead, behind the same nginx (harness/launch.py, harness/peers/).
@@ -513,6 +516,21 @@ def noise_floor(runs: Runs, setup: str) -> Check:
     return Check(target, _median_of_rounds(rounds, setup, other)[1], True, info=True)
 
 
+def c_parser(runs: Runs, setup: str) -> Check:
+    """What Gunicorn's C HTTP parser buys on hello: the shipped config against the same with
+    its Python parser (PYTHON_PARSER), in the paired rounds. No verdict: it says what the
+    choice in gunicorn_conf/base.py is worth here, next to the noise floor."""
+    target = (
+        f"C parser, {setup}: the shipped config (Gunicorn's C HTTP parser) against the same "
+        "with its Python parser"
+    )
+    other = f"{setup} {PYTHON_PARSER}"
+    rounds = _rounds_with(runs, setup, other)
+    if not rounds:
+        return Check(target, f"missing data: no paired rounds with {other}", False, info=True)
+    return Check(target, _median_of_rounds(rounds, setup, other)[1], True, info=True)
+
+
 def observability_tax(runs: Runs, setup: str) -> Check:
     """Metrics, request ids and JSON logs cost at most 10 % of hello throughput."""
     return paired_ratio(
@@ -646,6 +664,7 @@ def _every_target(runs: Runs) -> Iterator[Check]:
         observability_tax,
         holds_its_own_against_bare_flask,
         noise_floor,
+        c_parser,
         docker_tax,
     ]
     for judge in per_setup:

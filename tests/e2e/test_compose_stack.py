@@ -95,6 +95,8 @@ def test_each_setup_prints_its_resolved_config_and_compose_outwaits_its_drain(co
         grace = compose["services"][f"app-{setup}"]["stop_grace_period"]
         assert grace.endswith("s") and int(grace[:-1]) > config["graceful_timeout"]
         assert config["pid"] == 1  # Gunicorn is PID 1, so it receives SIGTERM itself
+        # The image built Gunicorn's C parser (app/Dockerfile's build stage) and uses it.
+        assert config["http_parser"] == "fast"
 
 
 def test_gthread_workers_own_their_sockets_and_the_kernel_moves_a_closing_ones_queue(

@@ -357,3 +357,19 @@ def test_the_rerun_command_is_the_one_that_measured_the_run():
     assert bench.rerun_command(["--contenders", "gthread bare Flask"]) == (
         "python -m harness.bench --contenders 'gthread bare Flask'"
     )
+
+
+def test_the_c_parser_line_states_the_shipped_config_against_the_python_parser():
+    other = "gthread Python parser"
+    paired = {
+        "gthread": [
+            {"gthread": 3300, other: 3000},
+            {"gthread": 3000, other: 3000},
+            {"gthread": 3600, other: 3000},
+        ]
+    }
+    line = by_target(targets.checks([], {}, cpus=2, paired=paired), "C parser, gthread")
+    # 110 %, 100 %, 120 %: median 110 %; no verdict, like the noise floor.
+    assert line.info and line.measured.startswith("110%, median of 3 rounds")
+    absent = by_target(targets.checks([], {}, cpus=2, paired={}), "C parser, sync")
+    assert absent.info and absent.measured.startswith("missing data")

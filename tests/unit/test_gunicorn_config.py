@@ -172,3 +172,30 @@ def test_nginx_drops_idle_upstream_connections_before_a_restarting_worker_kills_
 def test_nginx_waits_longer_than_gunicorns_worker_timeout():
     (read_timeout,) = nginx_seconds("proxy_read_timeout", "snippets/location/proxy.conf")
     assert read_timeout > int(resolved("sync")["timeout"])
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_requests_are_parsed_by_gunicorns_c_parser_unless_the_operator_says_otherwise(setup):
+    """base.py: gunicorn-h1c, installed from gunicorn_conf/requirements.txt."""
+    assert resolved(setup)["http_parser"] == "fast"
+    assert resolved(setup, GUNICORN_HTTP_PARSER="python")["http_parser"] == "python"
+    # As many header fields as the C parser reads, so both parsers refuse at the same count.
+    assert resolved(setup)["limit_request_fields"] == "256"
+
+
+def test_a_missing_c_parser_stops_gunicorn_at_start_with_what_to_do():
+    """Gunicorn itself would find out only at the first request, and fail every one."""
+    hide = "import sys; sys.modules['gunicorn_h1c'] = None; import gunicorn_conf.base"
+    env = {k: v for k, v in os.environ.items() if k != "GUNICORN_HTTP_PARSER"}
+    run = subprocess.run(
+        [sys.executable, "-c", hide], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert run.returncode != 0
+    assert "gunicorn_h1c is not installed" in run.stderr
+    assert "GUNICORN_HTTP_PARSER=python" in run.stderr
+    # The Python parser needs no C extension.
+    env["GUNICORN_HTTP_PARSER"] = "python"
+    fine = subprocess.run(
+        [sys.executable, "-c", hide], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert fine.returncode == 0, fine.stderr
