@@ -96,11 +96,11 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 # --- Requests ----------------------------------------------------------------------------
 # Gunicorn's C parser (gunicorn-h1c, requirements.txt) reads each request's line and headers.
-# Parsing is Gunicorn's largest share of an ordinary request's CPU in Python, so the C parser
-# serves more requests on the same cores (the benchmark's "C parser" line measures it against
-# the Python one, docs/bench/bench.md). "fast" requires it: an install without it stops at
-# start (below) instead of serving slower unnoticed. GUNICORN_HTTP_PARSER=python serves with
-# Gunicorn's Python parser where no C compiler is at hand.
+# Parsing is a large part of what Gunicorn itself spends on an ordinary request in Python;
+# the benchmark's "C parser" lines measure what the C one saves (docs/measuring.md). "fast"
+# requires it: an install without it stops at start (below) instead of serving slower
+# unnoticed. GUNICORN_HTTP_PARSER=python serves with Gunicorn's Python parser where no C
+# compiler is at hand.
 http_parser = os.environ.get("GUNICORN_HTTP_PARSER", "fast")
 if http_parser == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
     sys.exit(
