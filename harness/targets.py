@@ -451,6 +451,15 @@ def paired_ratio(runs: Runs, target: str, setup: str, variant: str, floor: float
     return Check(target, measured, ratio >= floor)
 
 
+def paired_info(runs: Runs, target: str, setup: str, variant: str) -> Check:
+    """A variant's median ratio from the paired rounds, stated without a verdict."""
+    other = f"{setup} {variant}"
+    rounds = _rounds_with(runs, setup, other)
+    if not rounds:
+        return Check(target, f"missing data: no paired rounds with {other}", False, info=True)
+    return Check(target, _median_of_rounds(rounds, setup, other)[1], True, info=True)
+
+
 def _rounds_with(runs: Runs, setup: str, other: str) -> list[dict[str, float]]:
     """The paired rounds in which both the shipped ``setup`` and ``other`` were measured."""
     return [r for r in runs.paired.get(setup, []) if r.get(setup) and r.get(other)]
@@ -509,11 +518,7 @@ def noise_floor(runs: Runs, setup: str) -> Check:
         f"noise floor, {setup}: the shipped app against the same app in a second process "
         "(identical code, the variant targets' A/A control)"
     )
-    other = f"{setup} {SECOND_PROCESS}"
-    rounds = _rounds_with(runs, setup, other)
-    if not rounds:
-        return Check(target, f"missing data: no paired rounds with {other}", False, info=True)
-    return Check(target, _median_of_rounds(rounds, setup, other)[1], True, info=True)
+    return paired_info(runs, target, setup, SECOND_PROCESS)
 
 
 def c_parser(runs: Runs, setup: str) -> Check:
@@ -524,11 +529,7 @@ def c_parser(runs: Runs, setup: str) -> Check:
         f"C parser, {setup}: the shipped config (Gunicorn's C HTTP parser) against the same "
         "with its Python parser"
     )
-    other = f"{setup} {PYTHON_PARSER}"
-    rounds = _rounds_with(runs, setup, other)
-    if not rounds:
-        return Check(target, f"missing data: no paired rounds with {other}", False, info=True)
-    return Check(target, _median_of_rounds(rounds, setup, other)[1], True, info=True)
+    return paired_info(runs, target, setup, PYTHON_PARSER)
 
 
 def observability_tax(runs: Runs, setup: str) -> Check:

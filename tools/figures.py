@@ -271,10 +271,15 @@ def block_measuring_bench(src: Sources, doc: str) -> str:
     )
 
 
+def _has_line(bench: dict[str, Any], start: str) -> bool:
+    """Whether a run judged or stated the target that starts with ``start``."""
+    return any(c["target"].startswith(start) for c in bench["checks"])
+
+
 def gunicorn_in_python(bench: dict[str, Any]) -> str:
     """Why Gunicorn is slower on hello, in the words that fit the run quoted: a run that
     measured the C parser (its "C parser" lines) served with it."""
-    if any(c["target"].startswith("C parser") for c in bench["checks"]):
+    if _has_line(bench, "C parser"):
         return "past its C parser, Gunicorn handles each request in Python"
     return (
         "Gunicorn parsed HTTP in Python in this run (its C parser is used since, "
@@ -293,7 +298,7 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
 
     def stated(bench: dict[str, Any], start: str, words: str) -> str:
         """An info line's ratios per setup, in ``words`` ({shares}), if the run has it."""
-        if not any(c["target"].startswith(start) for c in bench["checks"]):
+        if not _has_line(bench, start):
             return ""
         return words.format(shares=_per_setup_share(src, bench, start, r"^(\d+%)"))
 

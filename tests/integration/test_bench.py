@@ -7,6 +7,7 @@ import json
 
 from gunicorn_conf import OWN_SOCKETS, SETUPS
 from harness import bench
+from harness.targets import shared_socket
 
 CONTENDERS = {
     *SETUPS,
@@ -22,7 +23,7 @@ CONTENDERS = {
     "nginx-static",
     *(f"nginx→{peer}" for peer in ("uwsgi-as-shipped", "uwsgi-tuned", "granian")),
     "nginx→gthread 4 threads",
-    *(f"nginx→{s} shared socket" for s in OWN_SOCKETS),
+    *(shared_socket(s) for s in OWN_SOCKETS),
 }
 
 

@@ -15,6 +15,12 @@ from harness.launch import SETUPS
 H = b"Host: localhost\r\n"
 WHOAMI = b"/sync/api/whoami"
 
+
+def header_fields(count: int) -> bytes:
+    """``count`` small header fields, one line each."""
+    return b"".join(b"X-H%d: v\r\n" % i for i in range(count))
+
+
 # (name, raw request, expected status, expected JSON `error`, or None for a normal answer)
 CASES = [
     (
@@ -42,12 +48,7 @@ CASES = [
     ),
     (
         "many headers (200)",
-        b"GET "
-        + WHOAMI
-        + b" HTTP/1.1\r\n"
-        + H
-        + b"".join(b"X-H%d: v\r\n" % i for i in range(200))
-        + b"\r\n",
+        b"GET " + WHOAMI + b" HTTP/1.1\r\n" + H + header_fields(200) + b"\r\n",
         200,
         None,
     ),
@@ -55,12 +56,7 @@ CASES = [
         # More than Gunicorn's parser reads (limit_request_fields, gunicorn_conf/base.py):
         # nginx passes them on, and Gunicorn's own answer is JSON too (json_errors.py).
         "too many headers (300)",
-        b"GET "
-        + WHOAMI
-        + b" HTTP/1.1\r\n"
-        + H
-        + b"".join(b"X-H%d: v\r\n" % i for i in range(300))
-        + b"\r\n",
+        b"GET " + WHOAMI + b" HTTP/1.1\r\n" + H + header_fields(300) + b"\r\n",
         400,
         "bad_request",
     ),
