@@ -190,11 +190,15 @@ def test_the_database_going_away_and_coming_back(db_stack, postgres, figures):
         back = time.monotonic() - started
     # Ready again, every worker process: a process whose pool is still waiting out its
     # reconnect back-off (psycopg_pool's, after the failed attempts) says 503 until then.
+    # Asked all at once, as many as the setup's pools hold, so that every worker answers
+    # some: asked one after another, the same idle worker may answer them all.
+    configs = db_stack.configs()
+    slots = {s: configs[s]["workers"] * configs[s]["pool_size"] for s in launch.SETUPS}
     wait_until(
         lambda: all(
-            requests.get(db_stack.load(setup, "/readyz"), timeout=10).status_code == 200
+            r.status_code == 200
             for setup in launch.SETUPS
-            for _ in range(10)
+            for r in simultaneous_get([db_stack.load(setup, "/readyz")] * slots[setup])
         ),
         timeout=30,
         what="every setup's processes ready again",
@@ -202,9 +206,8 @@ def test_the_database_going_away_and_coming_back(db_stack, postgres, figures):
     ready = time.monotonic() - started
     # Every connection the pools held before the outage is dead: none may fail a request.
     # As many simultaneous queries as each setup's pools hold, all answered.
-    configs = db_stack.configs()
     for setup in launch.SETUPS:
-        count = configs[setup]["workers"] * configs[setup]["pool_size"]
+        count = slots[setup]
         burst = simultaneous_get([db_stack.load(setup, "/api/db?ms=50")] * count)
         assert [r.status_code for r in burst] == [200] * count, (setup, burst[0].text)
     # Answered while the database was down (a request still waiting for a connection when it
