@@ -22,10 +22,20 @@ closes, as it would have. The benchmark (docs/bench/bench.md) measures the CPU a
 costs; tests/unit/test_one_write.py and tests/integration/test_one_write.py check the bytes
 and the segments.
 
+Under gevent the one write also skips gevent's Python wrappers. gevent's ``sendall`` is four
+Python calls around the OS socket's ``send()``, there to wait when the kernel's buffer is
+full; for an answer that fits the buffer, which is nearly every answer, it never waits. So a
+gevent worker calls the OS socket's own non-blocking ``send()`` first, and hands whatever it
+did not take (nothing, usually) to gevent's ``sendall``, which waits as it always does. Same
+bytes, same errors; only plain gevent sockets take this path, never TLS ones (gevent's
+SSLSocket is a subclass: its bytes must go through TLS).
+
 Installed in each worker of all three setups by base.py's post_worker_init hook: Gunicorn
 builds every HTTP/1 response through ``gunicorn.http.wsgi.create``, which uses that module's
 ``Response`` class.
 """
+
+import sys
 
 from gunicorn.http import wsgi
 
@@ -67,7 +77,7 @@ class OneWriteResponse(wsgi.Response):
             super()._emit_body(data)
         else:
             # Not chunked (send_headers holds no chunked head): the body goes as it is.
-            self.sock.sendall(held + data)
+            send_whole(self.sock, held + data)
 
     def _send_held(self) -> None:
         held, self._held = self._held, None
@@ -84,6 +94,28 @@ class OneWriteResponse(wsgi.Response):
         self._send_held()
 
 
+# gevent's plain socket class in a gevent worker (install() finds it); None elsewhere.
+_gevent_socket: type | None = None
+
+
+def send_whole(sock, data: bytes) -> None:
+    """``sock.sendall(data)``; on a plain gevent socket, the OS socket's ``send()`` first."""
+    if type(sock) is not _gevent_socket:
+        sock.sendall(data)
+        return
+    try:
+        sent = sock._sock.send(data)  # gevent keeps its OS socket non-blocking
+    except BlockingIOError:
+        sent = 0
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
+
+
 def install() -> None:
-    """Make every HTTP/1 response Gunicorn builds from now on a OneWriteResponse."""
+    """Make every HTTP/1 response Gunicorn builds from now on a OneWriteResponse. A gevent
+    worker has imported gevent.socket by now (Gunicorn's gevent worker does, to serve); a
+    sync or gthread worker never loads gevent."""
+    global _gevent_socket
     wsgi.Response = OneWriteResponse
+    gevent_socket = sys.modules.get("gevent.socket")
+    _gevent_socket = getattr(gevent_socket, "socket", None)

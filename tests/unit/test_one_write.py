@@ -6,6 +6,7 @@ calls it gets; the bytes on the wire must be the same, only the number of writes
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
-from gunicorn_conf import SETUPS
+from gunicorn_conf import SETUPS, one_write
 from gunicorn_conf.one_write import OneWriteResponse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,16 +127,117 @@ def test_a_file_sent_by_sendfile_goes_after_its_head(tmp_path):
 @pytest.mark.parametrize("setup", SETUPS)
 def test_each_setups_workers_install_it(setup):
     """A worker of each setup, once ready (the post_worker_init hook), makes every HTTP/1
-    response Gunicorn builds a OneWriteResponse (in a fresh interpreter: installing patches
-    the module)."""
+    response Gunicorn builds a OneWriteResponse, takes gevent's direct path only in a gevent
+    worker, formats Date once a second (date_header.py) and freezes what it loaded (in a
+    fresh interpreter: installing patches modules)."""
     code = (
-        f"import gunicorn_conf.{setup} as config\n"
+        # What Gunicorn's gevent worker has imported by the time the hook runs.
+        ("import gevent.socket\n" if setup == "gevent" else "")
+        + f"import gunicorn_conf.{setup} as config\n"
+        "import gc\n"
         "from types import SimpleNamespace as worker\n"  # the hook reads only cfg here
         "config.post_worker_init(worker(cfg=worker(reuse_port=False)))\n"
+        "from gunicorn import util\n"
         "from gunicorn.http import wsgi\n"
-        "print(wsgi.Response.__module__, wsgi.Response.__name__)"
+        "from gunicorn_conf import one_write\n"
+        "print(wsgi.Response.__module__, wsgi.Response.__name__)\n"
+        "print(getattr(one_write._gevent_socket, '__module__', None))\n"
+        "print(type(util.http_date).__module__)\n"
+        "print(gc.get_freeze_count() > 1000)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
-    assert out.stdout.split() == ["gunicorn_conf.one_write", "OneWriteResponse"]
+    response, direct, date, frozen = out.stdout.splitlines()
+    assert response.split() == ["gunicorn_conf.one_write", "OneWriteResponse"]
+    assert direct == ("gevent._socket3" if setup == "gevent" else "None")
+    assert date == "gunicorn_conf.date_header"
+    assert frozen == "True"
+
+
+class CountingSendall:
+    """Mixed into gevent's socket class: counts the calls to gevent's own (slow) sendall."""
+
+    calls: list[int] = []
+
+    def sendall(self, data, flags=0):
+        self.calls.append(len(data))
+        return super().sendall(data, flags)
+
+
+@pytest.fixture
+def gevent_direct(monkeypatch):
+    """send_whole() as in a gevent worker: the plain gevent socket class (here one that also
+    counts its sendall calls) is the one it sends on directly."""
+    from gevent import socket as gsocket
+
+    class Plain(CountingSendall, gsocket.socket):
+        pass
+
+    CountingSendall.calls = []
+    monkeypatch.setattr(one_write, "_gevent_socket", Plain)
+    return Plain
+
+
+def pair(plain) -> tuple:
+    """A connected pair of sockets of the class ``plain``."""
+    a, b = socket.socketpair()
+    with a, b:
+        return plain(fileno=os.dup(a.fileno())), plain(fileno=os.dup(b.fileno()))
+
+
+def receive_all(sock, size: int) -> bytes:
+    received = b""
+    while len(received) < size:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {len(received)} of {size} bytes"
+        received += chunk
+    return received
+
+
+def test_on_a_gevent_socket_a_small_answer_goes_straight_to_the_os_socket(gevent_direct):
+    ours, theirs = pair(gevent_direct)
+    with ours, theirs:
+        one_write.send_whole(ours, b"HTTP/1.1 200 OK\r\n\r\nhello")
+        assert receive_all(theirs, 24) == b"HTTP/1.1 200 OK\r\n\r\nhello"
+    assert CountingSendall.calls == []
+
+
+def test_what_the_kernel_does_not_take_at_once_is_sent_by_gevent_waiting(gevent_direct):
+    import gevent
+
+    ours, theirs = pair(gevent_direct)
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        data = bytes(range(256)) * 8192  # 2 MiB: far more than the send buffer holds
+        reader = gevent.spawn(receive_all, theirs, len(data))
+        one_write.send_whole(ours, data)
+        assert reader.get(timeout=10) == data
+    assert len(CountingSendall.calls) == 1  # the rest, after what the kernel took at once
+    assert 0 < CountingSendall.calls[0] < len(data)
+
+
+def test_a_tls_socket_is_never_written_past_its_encryption(gevent_direct):
+    """gevent's SSLSocket subclasses its plain socket: its bytes must go through its own
+    sendall (TLS), never to the OS socket underneath."""
+
+    class Encrypting(gevent_direct):
+        sent: list[bytes] = []
+
+        def sendall(self, data, flags=0):
+            self.sent.append(bytes(data))
+
+    ours, theirs = pair(Encrypting)
+    with ours, theirs:
+        one_write.send_whole(ours, b"secret")
+        theirs.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            theirs.recv(16)  # nothing reached the wire unencrypted
+    assert Encrypting.sent == [b"secret"]
+
+
+def test_sync_and_gthread_sockets_keep_their_own_sendall():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        one_write.send_whole(ours, b"plain")
+        assert receive_all(theirs, 5) == b"plain"
