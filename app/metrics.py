@@ -14,6 +14,7 @@ internal network.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import struct
 import threading
@@ -30,6 +31,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from app.serving import GREENLETS
 
 # prometheus_client switches to multiprocess files when the variable is present at all.
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
@@ -143,8 +146,15 @@ class _Outcome:
 # child starts over (_start_over), since its values live in a file of its own and a lock held
 # at the fork would stay held. Two threads building the same entry at once both get the one
 # setdefault() kept.
+#
+# Requests served by greenlets (serving.GREENLETS, the gevent worker class) skip the lock:
+# they all run on the process's one OS thread, and a greenlet gives way only where it would
+# block, which these writes never do, so no other request can run between a value's read and
+# its write. There the lock is gevent's (gevent patched threading), and taking it twice cost
+# more than the writes themselves (py-spy; docs/measuring.md).
 _BOUNDS = LATENCY._upper_bounds
 _writing = threading.Lock()
+_UNGUARDED = contextlib.nullcontext()
 _in_flight_slots: dict[str, Any] = {}
 _outcomes: dict[tuple[str, str, str, str], _Outcome] = {}
 
@@ -200,7 +210,7 @@ def start(environ: dict[str, Any], kind: str) -> bool:
     if environ.get("PATH_INFO") in UNCOUNTED:
         return False
     slot = _in_flight(kind)
-    with _writing:
+    with _UNGUARDED if kind == GREENLETS else _writing:
         slot.inc(1)
     _note_process_and_thread(kind)
     return True
@@ -221,7 +231,7 @@ def finish(environ: dict[str, Any], route: str, status: str, kind: str, seconds:
     # The histogram's bucket: the first upper bound >= seconds ("le"), as observe() finds it.
     bucket = outcome.latency_buckets[bisect.bisect_left(_BOUNDS, seconds)]
     in_flight = _in_flight_slots[kind]
-    with _writing:
+    with _UNGUARDED if kind == GREENLETS else _writing:
         outcome.requests.inc(1)
         outcome.latency_sum.inc(seconds)
         bucket.inc(1)

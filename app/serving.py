@@ -20,6 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 HOSTNAME = socket.gethostname()
+# The worker class whose requests run as greenlets on one OS thread, taking turns only where
+# one would block (app/metrics.py relies on that).
+GREENLETS = "gevent"
 
 
 def current_greenlet_id() -> int | None:
@@ -46,7 +49,7 @@ def _classify(environ: Mapping[str, Any], greenlet_id: int | None) -> str:
     if not software.startswith("gunicorn") and "gunicorn/" not in software:
         return "unknown"
     if greenlet_id is not None:
-        return "gevent"
+        return GREENLETS
     if environ.get("wsgi.multithread"):
         return "gthread"
     return "sync"

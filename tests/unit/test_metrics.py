@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,3 +120,30 @@ def test_nothing_stays_in_flight_once_every_request_is_answered(tmp_path):
     in_flight = [s for s in samples if s[0] == "http_requests_in_flight"]
     assert in_flight, "no in-flight series was written"
     assert all(sample_value == 0 for _, _, sample_value in in_flight)
+
+
+def test_requests_served_by_greenlets_write_without_the_lock_threads_need():
+    """A gevent worker's requests take turns only where they would block, which a metrics
+    write never does, so they skip the lock (gevent's, costly). Held here by another thread:
+    a greenlet-served request is counted at once, a thread-served one once it is free."""
+    from app import metrics
+    from app.serving import GREENLETS
+
+    environ = {"PATH_INFO": "/api/whoami", "REQUEST_METHOD": "GET"}
+    done: list[str] = []
+
+    def serve(kind: str) -> None:
+        metrics.start(environ, kind)
+        metrics.finish(environ, "/api/whoami", "200 OK", kind, 0.001)
+        done.append(kind)
+
+    with metrics._writing:
+        greenlets = threading.Thread(target=serve, args=(GREENLETS,), daemon=True)
+        greenlets.start()
+        greenlets.join(timeout=10)
+        assert done == [GREENLETS], "a greenlet-served request waited for the threads' lock"
+        threads = threading.Thread(target=serve, args=("gthread",), daemon=True)
+        threads.start()
+        assert done == [GREENLETS]
+    threads.join(timeout=10)
+    assert done == [GREENLETS, "gthread"]
