@@ -57,6 +57,7 @@ from harness.targets import (
     PYTHON_PARSER,
     SECOND_PROCESS,
     checks,
+    per_request_cpu_ms,
     shared_socket,
 )
 
@@ -541,7 +542,9 @@ def measure(args) -> dict[str, Any]:
                     locust_samples[f"hello_worker{suffix}"].append(
                         hello(setup="gevent", worker=True, who_served=on)
                     )
-        paired = measure_pairs(found, samples, users, args) if "hello" in args.workloads else {}
+        paired, paired_cpu = (
+            measure_pairs(found, samples, users, args) if "hello" in args.workloads else ({}, {})
+        )
     rows = []
     by_name = {c.name: c for c in found}
     for (name, workload, connections), runs in samples.items():
@@ -566,12 +569,18 @@ def measure(args) -> dict[str, Any]:
             }
         )
     locust = {key: middle_run(runs) for key, runs in locust_samples.items() if runs}
-    return {"rows": rows, "locust": locust, "idle": idle, "paired": paired}
+    return {
+        "rows": rows,
+        "locust": locust,
+        "idle": idle,
+        "paired": paired,
+        "paired_cpu": paired_cpu,
+    }
 
 
 def measure_pairs(
     found: list[Contender], samples: dict, connections: int, args
-) -> dict[str, list[dict[str, float]]]:
+) -> tuple[dict[str, list[dict[str, float]]], dict[str, list[dict[str, float]]]]:
     """Each setup's app variants next to the shipped app, back to back: hello at the top
     connection count, ``args.pair_rounds`` rounds, the order rotating every round. A ratio of
     two rates taken seconds apart, each round, then the median of those ratios: drift on a
@@ -579,8 +588,10 @@ def measure_pairs(
     other runs between them (this machine's run-to-run spread is as large as the 10-15 %
     the variant targets judge). One variant is the shipped app itself in a second process,
     so the rounds also say how far from 100 % identical code lands (targets.noise_floor).
-    The variants' rows are built from these runs too."""
+    The variants' rows are built from these runs too. Returns the rounds' rates, and the
+    server's CPU per request (ms) in the same runs (targets._cpu_reading)."""
     paired: dict[str, list[dict[str, float]]] = {}
+    paired_cpu: dict[str, list[dict[str, float]]] = {}
     for setup in launch.SETUPS:
         group = [c for c in found if c.name in (setup, *variant_names(setup))]
         if len(group) < 2 or group[0].name != setup:
@@ -588,6 +599,7 @@ def measure_pairs(
         for round_no in range(args.pair_rounds):
             turn = round_no % len(group)
             rates: dict[str, float] = {}
+            cpu: dict[str, float] = {}
             for contender in group[turn:] + group[:turn]:
                 print(
                     f"  pair {round_no + 1} hello c={connections:<3} {contender.name}", flush=True
@@ -597,10 +609,12 @@ def measure_pairs(
                     contender.url("hello"), connections, args.seconds, contender.cpu, contender.host
                 )
                 rates[contender.name] = run["rps"]
+                cpu[contender.name] = round(per_request_cpu_ms(run), 4)
                 if contender.kind == "setup variant":
                     samples.setdefault((contender.name, "hello", connections), []).append(run)
             paired.setdefault(setup, []).append(rates)
-    return paired
+            paired_cpu.setdefault(setup, []).append(cpu)
+    return paired, paired_cpu
 
 
 def variant_names(setup: str) -> list[str]:
@@ -703,6 +717,12 @@ def markdown(result: dict, meta: dict) -> str:
         lines += ["", "| round | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
         for number, rates in enumerate(rounds, 1):
             lines.append(f"| {number} | " + " | ".join(f"{rates[n]:g}" for n in names) + " |")
+        cpu_rounds = (result.get("paired_cpu") or {}).get(setup)
+        if cpu_rounds:
+            lines += ["", f"The same runs, {setup}: the server's CPU per request (ms).", ""]
+            lines += ["| round | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+            for number, cpu in enumerate(cpu_rounds, 1):
+                lines.append(f"| {number} | " + " | ".join(f"{cpu[n]:.3f}" for n in names) + " |")
     idle = result.get("idle")
     if idle:
         lines += [
@@ -825,7 +845,12 @@ def rerun_command(argv: list[str]) -> str:
 def write_results(out: Path, meta: dict, result: dict) -> None:
     """Judge the targets, write bench.json and bench.md, and print the verdicts."""
     found = checks(
-        result["rows"], result["locust"], meta["cpus"], result.get("idle"), result.get("paired")
+        result["rows"],
+        result["locust"],
+        meta["cpus"],
+        result.get("idle"),
+        result.get("paired"),
+        result.get("paired_cpu"),
     )
     if meta.get("only"):
         found = [c for c in found if any(word in c.target for word in meta["only"])]

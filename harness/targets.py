@@ -90,10 +90,13 @@ class Runs:
         cpus: int,
         idle: Row | None = None,
         paired: dict[str, list[dict[str, float]]] | None = None,
+        paired_cpu: dict[str, list[dict[str, float]]] | None = None,
     ) -> None:
         self.rows = rows
-        # Per setup, rounds of hello rates measured back to back with its app variants.
+        # Per setup, rounds of hello rates measured back to back with its app variants, and
+        # the server's CPU per request in the same runs (ms; none in runs before 2026-12).
         self.paired = paired or {}
+        self.paired_cpu = paired_cpu or {}
         self.by_key = {(r["contender"], r["workload"], r["connections"]): r for r in rows}
         self.top = max((r["connections"] for r in rows), default=0)
         self.locust = locust
@@ -448,7 +451,7 @@ def paired_ratio(runs: Runs, target: str, setup: str, variant: str, floor: float
     if not rounds:
         return hello_ratio(runs, target, setup, other, floor)
     ratio, measured = _median_of_rounds(rounds, setup, other)
-    return Check(target, measured, ratio >= floor)
+    return Check(target, measured + _cpu_reading(runs, setup, other), ratio >= floor)
 
 
 def paired_info(runs: Runs, target: str, setup: str, variant: str) -> Check:
@@ -457,7 +460,8 @@ def paired_info(runs: Runs, target: str, setup: str, variant: str) -> Check:
     rounds = _rounds_with(runs, setup, other)
     if not rounds:
         return Check(target, f"missing data: no paired rounds with {other}", False, info=True)
-    return Check(target, _median_of_rounds(rounds, setup, other)[1], True, info=True)
+    measured = _median_of_rounds(rounds, setup, other)[1] + _cpu_reading(runs, setup, other)
+    return Check(target, measured, True, info=True)
 
 
 def _rounds_with(runs: Runs, setup: str, other: str) -> list[dict[str, float]]:
@@ -474,6 +478,23 @@ def _median_of_rounds(rounds: list[dict[str, float]], setup: str, other: str) ->
         f"{ratios[0]:.0%} to {ratios[-1]:.0%}; median rates {setup} "
         f"{statistics.median(r[setup] for r in rounds):g} vs {other} "
         f"{statistics.median(r[other] for r in rounds):g} req/s)"
+    )
+
+
+def _cpu_reading(runs: Runs, setup: str, other: str) -> str:
+    """The same comparison in the server's CPU per request, from the same runs: the variant's
+    CPU per request over the shipped app's, the rate the shipped app would keep where the
+    cores are the limit. A server's CPU per request moves little when this machine's speed
+    drifts between two runs, where its rate moves a lot: the steadier reading of the two,
+    stated beside the verdict, which judges the rates as the target says."""
+    rounds = [r for r in runs.paired_cpu.get(setup, []) if r.get(setup) and r.get(other)]
+    if not rounds:
+        return ""
+    ratios = sorted(r[other] / r[setup] for r in rounds)
+    return (
+        f"; in CPU per request {statistics.median(ratios):.0%} (rounds {ratios[0]:.0%} to "
+        f"{ratios[-1]:.0%}; median {setup} {statistics.median(r[setup] for r in rounds):.3f} "
+        f"vs {other} {statistics.median(r[other] for r in rounds):.3f} ms)"
     )
 
 
@@ -698,6 +719,7 @@ def checks(
     cpus: int,
     idle: Row | None = None,
     paired: dict[str, list[dict[str, float]]] | None = None,
+    paired_cpu: dict[str, list[dict[str, float]]] | None = None,
 ) -> list[Check]:
     """Every target, judged from the rows of one run (missing rows: MISSED)."""
-    return list(_every_target(Runs(rows, locust, cpus, idle, paired)))
+    return list(_every_target(Runs(rows, locust, cpus, idle, paired, paired_cpu)))

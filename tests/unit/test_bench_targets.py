@@ -181,6 +181,33 @@ def test_the_variant_ratios_are_the_median_of_rounds_measured_back_to_back():
     assert not by_target(targets.checks(rows, {}, cpus=2), "observability tax, sync").met
 
 
+def test_the_variant_lines_also_state_the_steadier_cpu_per_request_of_the_same_runs():
+    # The rates of round 2 swung (machine drift); the CPU per request did not. The verdict
+    # still judges the rates, as the target says; the CPU reading stands beside it.
+    paired = {
+        "gevent": [
+            {"gevent": 3000, "gevent observability off": 3200},
+            {"gevent": 2000, "gevent observability off": 3300},
+            {"gevent": 3100, "gevent observability off": 3300},
+        ]
+    }
+    paired_cpu = {
+        "gevent": [
+            {"gevent": 0.220, "gevent observability off": 0.200},
+            {"gevent": 0.230, "gevent observability off": 0.207},
+            {"gevent": 0.225, "gevent observability off": 0.198},
+        ]
+    }
+    found = targets.checks([], {}, cpus=2, paired=paired, paired_cpu=paired_cpu)
+    tax = by_target(found, "observability tax, gevent")
+    # Rates: 94 %, 61 %, 94 %: median 94 %. CPU: 0.200/0.220 = 91 %, 90 %, 88 %: median 90 %.
+    assert tax.met and tax.measured.startswith("94%, median of 3 rounds")
+    assert "; in CPU per request 90% (rounds 88% to 91%; median gevent 0.225" in tax.measured
+    # Runs saved before the CPU was recorded read as before, with no CPU reading.
+    earlier = by_target(targets.checks([], {}, cpus=2, paired=paired), "observability tax, gevent")
+    assert "CPU per request" not in earlier.measured
+
+
 def test_the_socket_per_worker_line_sets_the_shipped_setup_against_a_shared_socket():
     shared = targets.shared_socket("gthread")
     rows = [
