@@ -316,6 +316,7 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
         "its C one (http_parser, gunicorn_conf/base.py): the shipped config serves {shares} "
         "of that rate.",
     )
+    cpu = _cpu_readings(src, cost)
 
     return (
         "- **What the app's own additions cost**, each setup's shipped app against the same "
@@ -325,7 +326,7 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
         f"{cost['meta']['pair_rounds']} rounds run back to back (the order rotating), since "
         "this machine's run-to-run spread is as large as these effects; each round's figures "
         f"are in that run's table ({link(APP_COST_BENCH, doc)}, these targets alone, measured "
-        f"after the last change to the app's hot path).{floor}{parser} The whole "
+        f"after the last change to the app's hot path).{cpu}{floor}{parser} The whole "
         "benchmark's run measures "
         f"the same ratios ({src.bench['meta']['pair_rounds']} rounds) amid its other runs: "
         f"against observability off {ratios('observability tax', src.bench)}; against a bare "
@@ -338,6 +339,20 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
         f"these targets alone; the whole benchmark's run: at the address "
         f"{ratios('Docker tax', src.bench)}, through the published port "
         f"{proxied(src, src.bench)}, {link(BENCH, doc)})."
+    )
+
+
+def _cpu_readings(src: Sources, bench: dict[str, Any]) -> str:
+    """The same two comparisons in the server's CPU per request, if the run recorded it
+    (targets._cpu_reading), as a sentence; empty for runs that did not."""
+    pattern = r"in CPU per request (\d+%)"
+    if not re.search(pattern, _check(src, "observability tax, sync:", bench)["measured"]):
+        return ""
+    return (
+        " The same runs' CPU per request, which this machine's drift moves far less than the "
+        "rates: against observability off "
+        f"{_per_setup_share(src, bench, 'observability tax', pattern)}; against a bare Flask "
+        f"app {_per_setup_share(src, bench, 'per-request cost', pattern)}."
     )
 
 
