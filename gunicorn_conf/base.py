@@ -17,6 +17,7 @@ gevent setup nothing that opens locks or ssl may load before the worker monkey-p
 (prometheus_client is imported only inside a hook, after the workers are forked.)
 """
 
+import gc
 import importlib.util
 import json
 import os
@@ -213,8 +214,6 @@ def post_worker_init(worker):
     full collection would walk all of it again while requests wait. Cycles a request leaves
     behind are still collected as before.
     """
-    import gc
-
     from gunicorn_conf import date_header, json_errors, one_write, reuse_port
 
     one_write.install()

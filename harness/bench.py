@@ -714,15 +714,11 @@ def markdown(result: dict, meta: dict) -> str:
                 "The observability-tax and bare-Flask targets are the medians of these rounds' "
                 "ratios; the order rotated every round.",
             ]
-        lines += ["", "| round | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
-        for number, rates in enumerate(rounds, 1):
-            lines.append(f"| {number} | " + " | ".join(f"{rates[n]:g}" for n in names) + " |")
+        lines += ["", *round_table(names, rounds, "g")]
         cpu_rounds = (result.get("paired_cpu") or {}).get(setup)
         if cpu_rounds:
             lines += ["", f"The same runs, {setup}: the server's CPU per request (ms).", ""]
-            lines += ["| round | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
-            for number, cpu in enumerate(cpu_rounds, 1):
-                lines.append(f"| {number} | " + " | ".join(f"{cpu[n]:.3f}" for n in names) + " |")
+            lines += round_table(names, cpu_rounds, ".3f")
     idle = result.get("idle")
     if idle:
         lines += [
@@ -833,6 +829,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_results(args.out, meta, measure(args))
     return 0
+
+
+def round_table(names: list[str], rounds: list[dict[str, float]], number: str) -> list[str]:
+    """A Markdown table of paired rounds: a row a round, a column a contender, each figure
+    in the format ``number``."""
+    lines = ["| round | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for count, figures in enumerate(rounds, 1):
+        lines.append(f"| {count} | " + " | ".join(f"{figures[n]:{number}}" for n in names) + " |")
+    return lines
 
 
 def rerun_command(argv: list[str]) -> str:

@@ -464,9 +464,14 @@ def paired_info(runs: Runs, target: str, setup: str, variant: str) -> Check:
     return Check(target, measured, True, info=True)
 
 
-def _rounds_with(runs: Runs, setup: str, other: str) -> list[dict[str, float]]:
-    """The paired rounds in which both the shipped ``setup`` and ``other`` were measured."""
-    return [r for r in runs.paired.get(setup, []) if r.get(setup) and r.get(other)]
+def _rounds_with(
+    runs: Runs, setup: str, other: str, table: str = "paired"
+) -> list[dict[str, float]]:
+    """The paired rounds in which both the shipped ``setup`` and ``other`` were measured, from
+    ``table``: the rates (``paired``) or the CPU per request of the same runs
+    (``paired_cpu``)."""
+    by_setup: dict[str, list[dict[str, float]]] = getattr(runs, table)
+    return [r for r in by_setup.get(setup, []) if r.get(setup) and r.get(other)]
 
 
 def _median_of_rounds(rounds: list[dict[str, float]], setup: str, other: str) -> tuple[float, str]:
@@ -487,7 +492,7 @@ def _cpu_reading(runs: Runs, setup: str, other: str) -> str:
     cores are the limit. A server's CPU per request moves little when this machine's speed
     drifts between two runs, where its rate moves a lot: the steadier reading of the two,
     stated beside the verdict, which judges the rates as the target says."""
-    rounds = [r for r in runs.paired_cpu.get(setup, []) if r.get(setup) and r.get(other)]
+    rounds = _rounds_with(runs, setup, other, "paired_cpu")
     if not rounds:
         return ""
     ratios = sorted(r[other] / r[setup] for r in rounds)
