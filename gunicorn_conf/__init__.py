@@ -10,6 +10,3 @@ locks or ssl may load before the worker monkey-patches (see base.py).
 # The three setups, one module each. The one place their names are listed: the launchers,
 # the benchmark and the tests read them from here.
 SETUPS = ("sync", "gthread", "gevent")
-# The setups whose workers listen on sockets of their own (reuse_port.py; gthread.py turns
-# it on): the benchmark and the tests read this list.
-OWN_SOCKETS = ("gthread",)

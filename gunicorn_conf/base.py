@@ -62,6 +62,14 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # queue only absorbs bursts; the kernel caps it at net.core.somaxconn (4096 by default
 # since Linux 5.4). A short backlog turns a burst into connection errors, i.e. 502s at nginx.
 backlog = 2048
+# One listening socket, opened by the master and shared by every worker, for all three
+# setups. Gunicorn's reuse_port would give each worker a socket of its own and the master
+# none: then, while every worker is being replaced at once (max_requests reached together, a
+# crash), nothing listens, and each new connection is refused; nginx's retries
+# (nginx/upstreams.conf) are refused too and the client gets a 502. The soak saw exactly that
+# with gthread's workers on sockets of their own (docs/measuring.md); on one shared socket
+# the kernel queues those connections until a worker takes them.
+reuse_port = False
 
 # --- Worker processes --------------------------------------------------------------------
 # The setup modules set worker_class, workers and threads / worker_connections.
@@ -205,22 +213,16 @@ def post_worker_init(worker):
     The answers Gunicorn gives itself (a request it cannot parse) are JSON in the app's
     shape, not HTML (gunicorn_conf/json_errors.py).
 
-    A gthread worker with a listening socket of its own closes it as soon as it stops
-    accepting, not once it has drained (gunicorn_conf/reuse_port.py). sync and gevent keep
-    the shared socket here (gthread.py says why).
-
     Last, everything loaded so far (the app, its libraries, the server) is moved out of the
     garbage collector's sight with gc.freeze(): it lives as long as the worker, yet every
     full collection would walk all of it again while requests wait. Cycles a request leaves
     behind are still collected as before.
     """
-    from gunicorn_conf import date_header, json_errors, one_write, reuse_port
+    from gunicorn_conf import date_header, json_errors, one_write
 
     one_write.install()
     date_header.install()
     json_errors.install()
-    if worker.cfg.reuse_port and hasattr(worker, "set_accept_enabled"):
-        reuse_port.close_when_draining(worker)
     gc.freeze()
 
 

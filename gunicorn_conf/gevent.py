@@ -22,9 +22,6 @@ workers = env_int("WEB_CONCURRENCY", CPUS)
 # Greenlets (simultaneous requests) per process. Each is cheap, but all share one core,
 # so this is a cap against overload, not a throughput knob.
 worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 1000)
-# One listening socket shared by the workers (no reuse_port, unlike gthread.py): sockets of
-# their own measured on par here, and a stopping worker's queued connections were reset
-# (docs/measuring.md).
 # Connections per process to each service the app waits on (the database, app/db.py; the
 # delay service, app/upstream.py): bounded, not one per greenlet. Each
 # PostgreSQL connection is a server process of its own, and the database runs queries on its

@@ -9,8 +9,7 @@ no thread.
 
 # Every shared setting and hook: Gunicorn reads this module's names.
 from gunicorn_conf.base import *  # noqa: F403
-from gunicorn_conf.base import CPUS, bind, env_int, tell_the_app
-from gunicorn_conf.reuse_port import wanted as reuse_port_wanted
+from gunicorn_conf.base import CPUS, env_int, tell_the_app
 
 worker_class = "gthread"
 # One process per CPU uses every core for Python; the threads supply the I/O concurrency.
@@ -25,14 +24,6 @@ workers = env_int("WEB_CONCURRENCY", CPUS)
 # tail is near sync's but whose I/O-bound throughput falls with its threads. For a
 # CPU-heavy app choose sync (deploy/README.md).
 threads = env_int("GUNICORN_THREADS", 32)
-# A listening socket per worker: the kernel splits new connections evenly between them.
-# On one shared socket the first worker to wake takes each one, and nginx keeps it alive, so
-# one worker can end up with nearly all of them, queueing requests for its threads while the
-# other's core idles (gunicorn_conf/reuse_port.py, docs/measuring.md). A sync worker should
-# take a connection only when it is free, and gevent's workers gained no rate from sockets of
-# their own but lost queued requests when one stopped, so the other setups keep the shared
-# one (docs/measuring.md).
-reuse_port = reuse_port_wanted(bind, workers)
 # Connections per process to each service the app waits on (the database, app/db.py; the
 # delay service, app/upstream.py): one per thread, since every thread may be inside a call
 # at once. Fewer would make threads queue for a connection while holding their

@@ -40,7 +40,6 @@ from typing import Any
 
 import psutil
 
-from gunicorn_conf import OWN_SOCKETS
 from gunicorn_conf.cpus import usable_cpus
 from harness import launch
 from harness.postgres import throwaway_postgres
@@ -58,7 +57,6 @@ from harness.targets import (
     SECOND_PROCESS,
     checks,
     per_request_cpu_ms,
-    shared_socket,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,17 +254,10 @@ def contenders(
     peers.append(stack.enter_context(launch.granian(logs / "granian.log", metrics_env("granian"))))
     # Variants of a setup's config, each behind the same nginx as a peer (contender, setup,
     # environment, workloads):
-    # - gthread with FEW_THREADS a worker: the other side of gthread's CPU-bound tail
-    #   (harness/targets.py, cpu_bound_gthread_tail);
-    # - each setup in OWN_SOCKETS with one listening socket shared by its workers, as it
-    #   shipped before its workers got sockets of their own: the before and after of
-    #   gunicorn_conf/reuse_port.py in one run (harness/targets.py, socket_per_worker).
+    # gthread with FEW_THREADS a worker: the other side of gthread's CPU-bound tail
+    # (harness/targets.py, cpu_bound_gthread_tail).
     config_variants = [
         (GTHREAD_FEW_THREADS, "gthread", {"GUNICORN_THREADS": str(FEW_THREADS)}, ("io", "cpu")),
-        *(
-            (shared_socket(setup), setup, {"GUNICORN_REUSE_PORT": "0"}, ("hello", "io"))
-            for setup in OWN_SOCKETS
-        ),
     ]
     variant_peers = []
     for name, setup, env, workloads in config_variants:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gunicorn_conf import OWN_SOCKETS, SETUPS
+from gunicorn_conf import SETUPS
 from harness.runner import NEAR_CEILING
 
 IO_MS, CPU_MS = 50, 5
@@ -40,13 +40,6 @@ SERVER_PEERS = (UWSGI_AS_SHIPPED, "uwsgi-tuned", "granian")
 # load (cpu_bound_gthread_tail).
 FEW_THREADS = 4
 GTHREAD_FEW_THREADS = f"nginx→gthread {FEW_THREADS} threads"
-
-
-# The benchmark also serves each of OWN_SOCKETS with one shared socket, behind the same nginx
-# (socket_per_worker).
-def shared_socket(setup: str) -> str:
-    """The contender name of ``setup`` with one listening socket shared by its workers."""
-    return f"nginx→{setup} shared socket"
 
 
 # Ours against uWSGI as commonly shipped, per workload: the floor of the ratio.
@@ -503,34 +496,6 @@ def _cpu_reading(runs: Runs, setup: str, other: str) -> str:
     )
 
 
-def socket_per_worker(runs: Runs, setup: str) -> Check:
-    """What the workers' sockets of their own bought (gunicorn_conf/reuse_port.py): the shipped
-    config against the same one with a shared socket, both via nginx, on I/O-bound load (where
-    a worker's share of the connections bounds its rate) and on hello. No verdict: the I/O-bound
-    targets judge the shipped setup; this line says what it would be without the change."""
-    target = (
-        f"socket per worker, {setup}: via nginx, the shipped workers' sockets of their own "
-        "against one shared socket"
-    )
-    keys = [
-        (contender, workload)
-        for workload in ("io", "hello")
-        for contender in (f"nginx→{setup}", shared_socket(setup))
-    ]
-    found = runs.need(*keys)
-    if found is None:
-        missing = runs.missing(target, *keys)
-        return Check(target, missing.measured, False, info=True)
-    parts = []
-    for workload, (own, shared) in zip(("io", "hello"), (found[:2], found[2:]), strict=True):
-        parts.append(
-            f"{workload} {own['rps']:g} vs {shared['rps']:g} req/s = "
-            f"{own['rps'] / shared['rps']:.2f}x (rounds max/min {_spread(own):.2f} vs "
-            f"{_spread(shared):.2f}; p99 {own['p99_ms']} vs {shared['p99_ms']} ms)"
-        )
-    return Check(target, "; ".join(parts), True, info=True)
-
-
 def _spread(row: Row) -> float:
     """How far apart a row's rounds were: the fastest round's rate over the slowest's."""
     return row.get("rps_max", row["rps"]) / max(row.get("rps_min", row["rps"]), 0.1)
@@ -697,8 +662,6 @@ def _every_target(runs: Runs) -> Iterator[Check]:
     for judge in per_setup:
         for setup in SETUPS:
             yield judge(runs, setup)
-    for setup in OWN_SOCKETS:
-        yield socket_per_worker(runs, setup)
     for setup in ("gthread", "gevent"):
         yield nginx_hop_on_hello(runs, setup)
     for setup in ("gthread", "gevent"):

@@ -9,7 +9,6 @@ import pytest
 import requests
 from helpers import wait_for_locust_to_stop, wait_until
 
-from gunicorn_conf import OWN_SOCKETS
 from harness.launch import SETUPS, boot_configs, gunicorn_slots
 from loadtest.evidence import simultaneous_get
 
@@ -97,24 +96,6 @@ def test_each_setup_prints_its_resolved_config_and_compose_outwaits_its_drain(co
         assert config["pid"] == 1  # Gunicorn is PID 1, so it receives SIGTERM itself
         # The image built Gunicorn's C parser (app/Dockerfile's build stage) and uses it.
         assert config["http_parser"] == "fast"
-
-
-def test_gthread_workers_own_their_sockets_and_the_kernel_moves_a_closing_ones_queue(
-    compose_stack,
-):
-    """gunicorn_conf/reuse_port.py: in their containers, the workers of the setups in
-    OWN_SOCKETS (gthread's) listen on sockets of their own, and the container's network
-    namespace hands a closing socket's queued connections to a sibling
-    (net.ipv4.tcp_migrate_req, docker-compose.yml)."""
-    for setup in OWN_SOCKETS:
-        logs = compose_stack.compose("logs", "--no-color", f"app-{setup}")
-        config = boot_configs(logs.replace(" | ", "\n"))[setup]
-        # One worker: the master's socket.
-        assert config["reuse_port"] is (config["workers"] > 1), setup
-        migrate = compose_stack.compose(
-            "exec", "-T", f"app-{setup}", "cat", "/proc/sys/net/ipv4/tcp_migrate_req"
-        )
-        assert migrate.strip() == "1", setup
 
 
 def test_the_locust_ui_is_published_and_preset_to_target_nginx(compose_stack):

@@ -180,7 +180,7 @@ def test_a_rolling_update_of_every_setup_fails_no_request(cluster, figures):
         )
     result = outcome(load.sent)
     figures("e2e.swarm.rolling_update", **result, seconds=round(took, 1))
-    assert result["failed"] == 0, (result, nginx_errors(cluster))
+    assert result["failed"] == 0, failure(result, cluster)
 
 
 def test_draining_a_worker_fails_no_request(cluster, figures):
@@ -192,7 +192,7 @@ def test_draining_a_worker_fails_no_request(cluster, figures):
     cluster.manager.docker("node", "update", "--availability", "active", drained.name)
     result = outcome(load.sent)
     figures("e2e.swarm.drain", **result, tasks_moved=moved, converged_seconds=round(took, 1))
-    assert result["failed"] == 0, (result, nginx_errors(cluster))
+    assert result["failed"] == 0, failure(result, cluster)
 
 
 def test_losing_a_worker_node_retries_every_request_not_yet_answered_and_moves_its_replicas(
@@ -225,7 +225,13 @@ def test_losing_a_worker_node_retries_every_request_not_yet_answered_and_moves_i
         declared_down_seconds=round(declared_down, 1),
         converged_seconds=round(took, 1),
     )
-    assert failed == cut_short and len(cut_short) <= moved, (result, nginx_errors(cluster))
+    assert failed == cut_short and len(cut_short) <= moved, failure(result, cluster)
+
+
+def failure(result: dict, cluster: Cluster) -> str:
+    """A failure message in full: pytest shortens a non-string message, and the nginx lines
+    that say which task each attempt went to are what a rare failure needs to explain itself."""
+    return f"{result}\n" + "\n".join(nginx_errors(cluster))
 
 
 def nginx_errors(cluster: Cluster) -> list[str]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-from gunicorn_conf import OWN_SOCKETS, SETUPS
+from gunicorn_conf import SETUPS
 from harness import bench
-from harness.targets import shared_socket
 
 CONTENDERS = {
     *SETUPS,
@@ -23,7 +22,6 @@ CONTENDERS = {
     "nginx-static",
     *(f"nginx→{peer}" for peer in ("uwsgi-as-shipped", "uwsgi-tuned", "granian")),
     "nginx→gthread 4 threads",
-    *(shared_socket(s) for s in OWN_SOCKETS),
 }
 
 
@@ -55,7 +53,6 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
         "observability tax",
         "per-request cost",
         "noise floor",
-        "socket per worker",
         "Docker tax",
         "idle cost",
         "uWSGI as commonly shipped",

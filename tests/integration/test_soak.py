@@ -37,9 +37,25 @@ def test_two_minutes_of_mixed_load_lose_nothing_and_leak_nothing(tmp_path, figur
     for setup, row in rows.items():
         figures(f"soak.{setup}", minutes=MINUTES, **row)
     for setup, row in rows.items():
-        assert row["sent"] > 0 and row["failed"] == 0, (setup, row)
+        assert row["sent"] > 0 and row["failed"] == 0, lost(setup, row, tmp_path / "stack.log")
         assert row["recycles"] >= 2, (setup, row)
         assert row["rss_growth_pct"] <= 10, (setup, row)
         # Back to where they were, but for nginx's idle keep-alive pool (harness/soak.py).
         assert row["fds_after"] <= row["fds_before"] + KEEPALIVE_POOL, (setup, row)
         assert row["connections_after"] <= row["connections_before"] + KEEPALIVE_POOL, (setup, row)
+
+
+def lost(setup: str, row: dict, stack_log: Path) -> str:
+    """What a failure message needs to say why requests were lost: their statuses and when,
+    and what nginx logged about this setup's upstream (the stack's log is in a temporary
+    folder CI does not keep)."""
+    errors = [
+        line
+        for line in stack_log.read_text(errors="replace").splitlines()
+        if ("[error]" in line or "[warn]" in line) and f"/{setup}/" in line
+    ]
+    return (
+        f"{setup}: {row['failed']} of {row['sent']} failed, by status "
+        f"{row['failed_by_status']}, at seconds {row['failed_at_s']}; nginx logged "
+        f"{len(errors)} lines, first and last:\n" + "\n".join(errors[:5] + errors[-5:])
+    )

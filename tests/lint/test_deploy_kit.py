@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from gunicorn_conf import OWN_SOCKETS
 from harness.launch import ROOT, SETUPS
 from tools.native_stack import Ports, render_nginx
 
@@ -117,11 +116,6 @@ def test_swarm_nginx_gives_up_on_a_vanished_node_inside_its_retry_window():
         # Gunicorn exits 0 when Swarm stops an unhealthy task: on-failure never replaces it.
         assert app["deploy"]["restart_policy"]["condition"] == "any"
         assert app["stop_grace_period"] == "40s"  # > graceful_timeout (30 s)
-    # gthread's workers own their sockets (gunicorn_conf/reuse_port.py): a
-    # closing one's queued connections move to a sibling, as in compose
-    # (tests/e2e/test_compose_stack.py).
-    for setup in OWN_SOCKETS:
-        assert stack["services"][f"app-{setup}"]["sysctls"]["net.ipv4.tcp_migrate_req"] == 1
 
 
 def test_the_systemd_units_verify(tmp_path):

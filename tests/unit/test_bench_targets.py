@@ -208,31 +208,6 @@ def test_the_variant_lines_also_state_the_steadier_cpu_per_request_of_the_same_r
     assert "CPU per request" not in earlier.measured
 
 
-def test_the_socket_per_worker_line_sets_the_shipped_setup_against_a_shared_socket():
-    shared = targets.shared_socket("gthread")
-    rows = [
-        {
-            **row("nginx→gthread", "io", 3000, kind="setup via nginx"),
-            "rps_min": 2900,
-            "rps_max": 3100,
-        },
-        {
-            **row(shared, "io", 2500, kind="setup variant via nginx"),
-            "rps_min": 2000,
-            "rps_max": 3000,
-        },
-        row("nginx→gthread", "hello", 3300, kind="setup via nginx"),
-        row(shared, "hello", 3000, kind="setup variant via nginx"),
-    ]
-    line = by_target(targets.checks(rows, {}, cpus=2), "socket per worker, gthread")
-    assert line.info and line.measured.startswith("io 3000 vs 2500 req/s = 1.20x")
-    assert "rounds max/min 1.07 vs 1.50" in line.measured
-    assert "hello 3300 vs 3000 req/s = 1.10x" in line.measured
-    # A run without the shared-socket contender says what is missing.
-    absent = by_target(targets.checks(rows[-1:], {}, cpus=2), "socket per worker, gthread")
-    assert absent.info and absent.measured.startswith("missing data")
-
-
 def test_the_noise_floor_states_the_shipped_app_against_itself_without_a_verdict():
     # The A/A control: identical code in a second process. Its spread is the method's
     # resolution, so it is stated (info), never judged, even when it lands far from 100 %.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gunicorn_conf import OWN_SOCKETS, SETUPS
+from gunicorn_conf import SETUPS
 from gunicorn_conf.cpus import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,26 +101,12 @@ def test_each_setup_hands_the_app_a_pool_as_big_as_what_a_process_serves_at_once
         assert pool_size_handed_to_the_app(setup, APP_POOL_SIZE="7") == 7
 
 
-@pytest.mark.parametrize("setup", OWN_SOCKETS)
-def test_workers_listen_on_sockets_of_their_own_where_each_can_bind(setup):
-    """gunicorn_conf/reuse_port.py: the kernel splits connections between the workers."""
-    assert resolved(setup, WEB_CONCURRENCY="2")["reuse_port"] == "True"
-    # A lone worker would leave nothing listening while it restarts: the master's socket.
-    assert resolved(setup, WEB_CONCURRENCY="1")["reuse_port"] == "False"
-    # systemd's socket (deploy/systemd/) is used as handed over, and Unix sockets do not
-    # balance: the shared socket.
-    assert resolved(setup, WEB_CONCURRENCY="2", LISTEN_FDS="1")["reuse_port"] == "False"
-    unix = resolved(setup, WEB_CONCURRENCY="2", GUNICORN_BIND="unix:/run/g.sock")
-    assert unix["reuse_port"] == "False"
-    # The operator's switch back to one shared socket.
-    assert resolved(setup, WEB_CONCURRENCY="2", GUNICORN_REUSE_PORT="0")["reuse_port"] == "False"
-
-
-@pytest.mark.parametrize("setup", sorted(set(SETUPS) - set(OWN_SOCKETS)))
-def test_the_other_setups_keep_the_shared_socket(setup):
-    """A sync worker takes a connection only when it is free; a stopping gevent worker's
-    queue would be reset where net.ipv4.tcp_migrate_req is 0 (gunicorn_conf/reuse_port.py)."""
-    assert resolved(setup, WEB_CONCURRENCY="2")["reuse_port"] == "False"
+@pytest.mark.parametrize("setup", SETUPS)
+def test_every_setup_keeps_one_listening_socket_however_many_workers(setup):
+    """gunicorn_conf/base.py: with a socket per worker (reuse_port) nothing would listen while
+    every worker is replaced at once (tests/integration/test_listening_socket.py)."""
+    for workers in ("1", "2", "8"):
+        assert resolved(setup, WEB_CONCURRENCY=workers)["reuse_port"] == "False"
 
 
 def test_gunicorns_json_access_log_can_be_switched_on():

@@ -135,8 +135,7 @@ def test_each_setups_workers_install_it(setup):
         ("import gevent.socket\n" if setup == "gevent" else "")
         + f"import gunicorn_conf.{setup} as config\n"
         "import gc\n"
-        "from types import SimpleNamespace as worker\n"  # the hook reads only cfg here
-        "config.post_worker_init(worker(cfg=worker(reuse_port=False)))\n"
+        "config.post_worker_init(worker=None)\n"  # the hook does not read the worker
         "from gunicorn import util\n"
         "from gunicorn.http import wsgi\n"
         "from gunicorn_conf import one_write\n"
