@@ -3,12 +3,15 @@ steady load to hold through a fault."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import requests
@@ -188,3 +191,25 @@ class SteadyLoad:
         self._stop.set()
         for thread in self._threads:
             thread.join(self.timeout + 5)
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds (Linux: /proc/PID/fd)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+def tcp_sockets(port: int) -> list[tuple[str, int, str]]:
+    """(state, receive queue, inode) of each IPv4 socket bound to local ``port`` (Linux
+    /proc/net/tcp; state 01 is established, 0A listening, whose queue is its accept queue)."""
+    sockets = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            sockets.append((fields[3], int(fields[4].split(":")[1], 16), fields[9]))
+    return sockets

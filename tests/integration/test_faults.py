@@ -14,14 +14,13 @@ import socket
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import protection_switches
 import psutil
 import pytest
 import requests
-from helpers import nginx_access_entries, wait_until
+from helpers import nginx_access_entries, socket_inodes, tcp_sockets, wait_until
 
 from harness import launch
 from harness.launch import SETUPS
@@ -52,27 +51,11 @@ def retried(entries: list[dict], setup: str) -> list[dict]:
 
 def established_sockets(pid: int, port: int) -> list[int]:
     """The unread bytes waiting on each established TCP connection to ``port`` that process
-    ``pid`` holds (Linux: its socket inodes in /proc/PID/fd matched in /proc/net/tcp)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            target = os.readlink(fd)
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
+    ``pid`` holds."""
+    inodes = socket_inodes(pid)
     return [
         queued for state, queued, inode in tcp_sockets(port) if state == "01" and inode in inodes
     ]
-
-
-def tcp_sockets(port: int) -> list[tuple[str, int, str]]:
-    """(state, receive queue, inode) of each IPv4 socket bound to local ``port`` (Linux
-    /proc/net/tcp; state 01 is established, 0A listening, whose queue is its accept queue)."""
-    sockets = []
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port:
-            sockets.append((fields[3], int(fields[4].split(":")[1], 16), fields[9]))
-    return sockets
 
 
 def requests_in_flight(pid: int, port: int, setup: str) -> int:

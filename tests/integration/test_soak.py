@@ -54,8 +54,9 @@ def lost(setup: str, row: dict, stack_log: Path) -> str:
         for line in stack_log.read_text(errors="replace").splitlines()
         if ("[error]" in line or "[warn]" in line) and f"/{setup}/" in line
     ]
+    shown = errors if len(errors) <= 10 else errors[:5] + errors[-5:]
     return (
         f"{setup}: {row['failed']} of {row['sent']} failed, by status "
         f"{row['failed_by_status']}, at seconds {row['failed_at_s']}; nginx logged "
-        f"{len(errors)} lines, first and last:\n" + "\n".join(errors[:5] + errors[-5:])
+        f"{len(errors)} lines, first and last:\n" + "\n".join(shown)
     )
