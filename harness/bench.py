@@ -79,7 +79,9 @@ DB_WORKLOADS = ("db", "db-nowait")
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     OBSERVABILITY_OFF: ('app:create_app({"OBSERVABILITY": False})', {}),
     BARE_FLASK: ("harness.bare_flask:app", {}),
-    # The shipped app unchanged: the rounds' A/A control (targets.noise_floor).
+    # The shipped app unchanged, in a process that like the variants serves only the paired
+    # rounds: the variants' reference, and with the setup's own process the rounds' A/A
+    # control (targets.noise_floor).
     SECOND_PROCESS: ("app:create_app()", {}),
     # The shipped app with Gunicorn's Python HTTP parser (targets.c_parser).
     PYTHON_PARSER: ("app:create_app()", {"GUNICORN_HTTP_PARSER": "python"}),
@@ -101,6 +103,9 @@ class Contender:
     # A ceiling answers one fixed path, on the hello workload only; the others serve the app.
     fixed_path: str | None = None
     probe: str = "/readyz"  # answered once the server is idle (wait_until_idle)
+    # Measured only in the paired rounds (measure_pairs), back to back with the contender its
+    # target compares it with, never in the main rounds: its row is built from those runs.
+    paired_only: bool = False
     # Measured on these workloads only, and only at the run's highest connection count when
     # top_only: the variants exist for one target each, judged there.
     workloads: tuple[str, ...] = PEER_WORKLOADS
@@ -331,8 +336,8 @@ def contenders(
         )
         # The same config serving the app without its observability, a bare Flask app, the
         # shipped app again and the shipped app parsed by Gunicorn's Python parser: what
-        # metrics, request ids and logs cost, what the app costs beyond Flask, what identical
-        # code measures (the A/A control) and what the C parser buys.
+        # metrics, request ids and logs cost, what the app costs beyond Flask, the reference
+        # they are judged against (and the A/A control) and what the C parser buys.
         for variant, (app, env) in VARIANTS.items():
             running = stack.enter_context(
                 launch.gunicorn(
@@ -351,6 +356,7 @@ def contenders(
                     slots[setup],
                     workloads=("hello",),
                     top_only=True,
+                    paired_only=True,
                 )
             )
     for mode, mode_slots in launch.DEV_SLOTS.items():
@@ -424,6 +430,10 @@ def contenders(
                         workloads=("hello",),
                         top_only=True,
                         host=host,
+                        # At the address: the Docker-tax target's figure, measured back to
+                        # back with native nginx (measure_pairs). Through the published
+                        # port: information, in the main rounds.
+                        paired_only=host is not None,
                     )
                 )
         return found, idle
@@ -488,8 +498,8 @@ def measure(args) -> dict[str, Any]:
             for workload in args.workloads:
                 for connections in args.connections:
                     for contender in found:  # interleaved: every contender, then the next round
-                        if contender.kind == "setup variant":
-                            continue  # measured in pairs with its setup, below
+                        if contender.paired_only:
+                            continue  # measured back to back with its reference, below
                         if not contender.takes_part_in(workload, connections, users):
                             continue
                         print(
@@ -569,24 +579,45 @@ def measure(args) -> dict[str, Any]:
     }
 
 
+def pair_groups(found: list[Contender]) -> dict[str, list[Contender]]:
+    """What the paired rounds measure back to back, by the name of each group's reference
+    (its first contender), for each setup: the shipped app and its variants (VARIANTS: the
+    observability-tax and bare-Flask targets, judged against the shipped app in a fresh
+    process), and native nginx with the compose stack's nginx at its address (the Docker
+    tax). A group needs its reference and one more contender."""
+    by_name = {c.name: c for c in found}
+    groups: dict[str, list[Contender]] = {}
+    for setup in launch.SETUPS:
+        for names in (
+            [setup, *variant_names(setup)],
+            [f"nginx→{setup}", f"docker nginx→{setup} by address"],
+        ):
+            group = [by_name[n] for n in names if n in by_name]
+            if len(group) >= 2 and group[0].name == names[0]:
+                groups[names[0]] = group
+    return groups
+
+
 def measure_pairs(
     found: list[Contender], samples: dict, connections: int, args
 ) -> tuple[dict[str, list[dict[str, float]]], dict[str, list[dict[str, float]]]]:
-    """Each setup's app variants next to the shipped app, back to back: hello at the top
-    connection count, ``args.pair_rounds`` rounds, the order rotating every round. A ratio of
-    two rates taken seconds apart, each round, then the median of those ratios: drift on a
-    shared machine moves both rates of a round alike, where the main rounds put minutes of
-    other runs between them (this machine's run-to-run spread is as large as the 10-15 %
-    the variant targets judge). One variant is the shipped app itself in a second process,
-    so the rounds also say how far from 100 % identical code lands (targets.noise_floor).
-    The variants' rows are built from these runs too. Returns the rounds' rates, and the
-    server's CPU per request (ms) in the same runs (targets._cpu_reading)."""
+    """Each group of pair_groups() back to back: hello at the top connection count,
+    ``args.pair_rounds`` rounds of ``args.pair_seconds`` runs, the order rotating every
+    round. A ratio of two rates taken seconds apart, each round, then the median of those
+    ratios: drift on a shared machine moves both rates of a round alike, where the main
+    rounds put minutes of other runs between them (this machine's run-to-run spread is as
+    large as the 10-25 % these targets judge). Many short rounds rather than a few long
+    ones: wrk opens its connections at once and keeps them, and which Gunicorn worker
+    accepted each one decides a whole run (docs/measuring.md), so a run is one draw; the
+    median of many is what the code costs. One variant is the shipped app itself in a
+    second process, the others' reference; with the setup's own process, it says how far
+    apart identical code lands (targets.noise_floor). The rows of the contenders measured
+    only here (paired_only) are built from these runs. Returns the rounds' rates and the
+    server's CPU per request (ms) in the same runs (targets._cpu_reading), by group; the
+    CPU for the variant groups only."""
     paired: dict[str, list[dict[str, float]]] = {}
     paired_cpu: dict[str, list[dict[str, float]]] = {}
-    for setup in launch.SETUPS:
-        group = [c for c in found if c.name in (setup, *variant_names(setup))]
-        if len(group) < 2 or group[0].name != setup:
-            continue
+    for reference, group in pair_groups(found).items():
         for round_no in range(args.pair_rounds):
             turn = round_no % len(group)
             rates: dict[str, float] = {}
@@ -597,14 +628,21 @@ def measure_pairs(
                 )
                 wait_until_idle(contender)
                 run = run_wrk(
-                    contender.url("hello"), connections, args.seconds, contender.cpu, contender.host
+                    contender.url("hello"),
+                    connections,
+                    args.pair_seconds,
+                    contender.cpu,
+                    contender.host,
                 )
                 rates[contender.name] = run["rps"]
                 cpu[contender.name] = round(per_request_cpu_ms(run), 4)
-                if contender.kind == "setup variant":
+                if contender.paired_only:
                     samples.setdefault((contender.name, "hello", connections), []).append(run)
-            paired.setdefault(setup, []).append(rates)
-            paired_cpu.setdefault(setup, []).append(cpu)
+            paired.setdefault(reference, []).append(rates)
+            # Only where every contender's CPU counts the same processes: a native nginx→
+            # row counts nginx alone, the compose stack's every container.
+            if group[0].kind == "setup":
+                paired_cpu.setdefault(reference, []).append(cpu)
     return paired, paired_cpu
 
 
@@ -695,20 +733,23 @@ def markdown(result: dict, meta: dict) -> str:
             )
             + " |"
         )
-    for setup, rounds in (result.get("paired") or {}).items():
+    for reference, rounds in (result.get("paired") or {}).items():
         names = list(rounds[0])
-        if setup == next(iter(result["paired"])):
+        if reference == next(iter(result["paired"])):
+            seconds = meta.get("pair_seconds", meta["seconds"])
             lines += [
                 "",
-                "## Each setup next to its app variants, back to back (hello, req/s)",
+                "## Back to back (hello, req/s)",
                 "",
-                "The observability-tax and bare-Flask targets are the medians of these rounds' "
-                "ratios; the order rotated every round.",
+                "Each setup next to its app variants, and native nginx next to the compose "
+                "stack's: the observability-tax, bare-Flask and Docker-tax targets are the "
+                "medians of these rounds' ratios. The order rotated every round; each run "
+                f"lasted {seconds} s.",
             ]
         lines += ["", *round_table(names, rounds, "g")]
-        cpu_rounds = (result.get("paired_cpu") or {}).get(setup)
+        cpu_rounds = (result.get("paired_cpu") or {}).get(reference)
         if cpu_rounds:
-            lines += ["", f"The same runs, {setup}: the server's CPU per request (ms).", ""]
+            lines += ["", f"The same runs, {reference}: the server's CPU per request (ms).", ""]
             lines += round_table(names, cpu_rounds, ".3f")
     idle = result.get("idle")
     if idle:
@@ -753,9 +794,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pair-rounds",
         type=int,
-        default=7,
+        default=11,
         help="rounds of each setup next to its app variants (the observability-tax and "
-        "bare-Flask ratios)",
+        "bare-Flask ratios), and of native nginx next to the compose stack's (the Docker tax)",
+    )
+    parser.add_argument(
+        "--pair-seconds", type=int, default=5, help="length of each run of the paired rounds"
     )
     parser.add_argument("--connections", type=int, nargs="+", default=[64, 200])
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
@@ -799,10 +843,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.short:
         args.seconds, args.rounds, args.connections, args.idle_seconds = 1, 1, [16], 3
-        args.pair_rounds = 1
+        args.pair_rounds, args.pair_seconds = 1, 1
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
-    if max(args.connections) > 400 or args.seconds > 60:
+    if max(args.connections) > 400 or max(args.seconds, args.pair_seconds) > 60:
         parser.error("keep the load bounded: at most 400 connections and 60 s a run")
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -814,6 +858,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "rounds": args.rounds,
         "pair_rounds": args.pair_rounds,
+        "pair_seconds": args.pair_seconds,
         "connections": args.connections,
         "command": rerun_command(argv if argv is not None else sys.argv[1:]),
         "only": args.only,

@@ -306,8 +306,10 @@ def block_measuring_per_request(src: Sources, doc: str) -> str:
     floor = stated(
         cost,
         "noise floor",
-        " The same rounds serve the shipped app again in a second process, identical code, "
-        "as a control: {shares} of it, which is how far from 100 % noise alone lands here.",
+        " The variants are judged against the shipped app in a second process that, like "
+        "them, serves only these rounds; the setup's own process, which served the run's "
+        "other runs before, serves {shares} of that rate: identical code, so this is how far "
+        "from 100 % noise and a process's history land here.",
     )
     parser = stated(
         cost,
