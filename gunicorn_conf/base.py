@@ -213,16 +213,20 @@ def post_worker_init(worker):
     The answers Gunicorn gives itself (a request it cannot parse) are JSON in the app's
     shape, not HTML (gunicorn_conf/json_errors.py).
 
+    Whether a peer may set X-Forwarded-* (forwarded_allow_ips) is decided once per peer
+    address, not per request (gunicorn_conf/peer_trust.py).
+
     Last, everything loaded so far (the app, its libraries, the server) is moved out of the
     garbage collector's sight with gc.freeze(): it lives as long as the worker, yet every
     full collection would walk all of it again while requests wait. Cycles a request leaves
     behind are still collected as before.
     """
-    from gunicorn_conf import date_header, json_errors, one_write
+    from gunicorn_conf import date_header, json_errors, one_write, peer_trust
 
     one_write.install()
     date_header.install()
     json_errors.install()
+    peer_trust.install()
     gc.freeze()
 
 

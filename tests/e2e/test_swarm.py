@@ -199,6 +199,7 @@ def test_losing_a_worker_node_retries_every_request_not_yet_answered_and_moves_i
     cluster, figures
 ):
     lost, moved = busiest_worker(cluster)
+    placed = {service: cluster.running_tasks(service) for service in SERVICES}
     with steady_load(cluster) as load:
         started = time.monotonic()
         docker("kill", "--signal", "KILL", lost.name)
@@ -225,13 +226,17 @@ def test_losing_a_worker_node_retries_every_request_not_yet_answered_and_moves_i
         declared_down_seconds=round(declared_down, 1),
         converged_seconds=round(took, 1),
     )
-    assert failed == cut_short and len(cut_short) <= moved, failure(result, cluster)
+    assert failed == cut_short and len(cut_short) <= moved, failure(
+        result, cluster, f"killed {lost.name}; tasks before, by node: {placed}"
+    )
 
 
-def failure(result: dict, cluster: Cluster) -> str:
+def failure(result: dict, cluster: Cluster, context: str = "") -> str:
     """A failure message in full: pytest shortens a non-string message, and the nginx lines
-    that say which task each attempt went to are what a rare failure needs to explain itself."""
-    return f"{result}\n" + "\n".join(nginx_errors(cluster))
+    that say which task each attempt went to are what a rare failure needs to explain itself.
+    The node-loss test adds where every task ran: a request nginx tried on one task only
+    (one "upstream" in its access line) had no other task of its setup in the DNS answer."""
+    return f"{result}\n{context}\n" + "\n".join(nginx_errors(cluster))
 
 
 def nginx_errors(cluster: Cluster) -> list[str]:

@@ -128,8 +128,9 @@ def test_a_file_sent_by_sendfile_goes_after_its_head(tmp_path):
 def test_each_setups_workers_install_it(setup):
     """A worker of each setup, once ready (the post_worker_init hook), makes every HTTP/1
     response Gunicorn builds a OneWriteResponse, takes gevent's direct path only in a gevent
-    worker, formats Date once a second (date_header.py) and freezes what it loaded (in a
-    fresh interpreter: installing patches modules)."""
+    worker, formats Date once a second (date_header.py), decides the peer's trust once per
+    address (peer_trust.py) and freezes what it loaded (in a fresh interpreter: installing
+    patches modules)."""
     code = (
         # What Gunicorn's gevent worker has imported by the time the hook runs.
         ("import gevent.socket\n" if setup == "gevent" else "")
@@ -137,20 +138,22 @@ def test_each_setups_workers_install_it(setup):
         "import gc\n"
         "config.post_worker_init(worker=None)\n"  # the hook does not read the worker
         "from gunicorn import util\n"
-        "from gunicorn.http import wsgi\n"
+        "from gunicorn.http import message, wsgi\n"
         "from gunicorn_conf import one_write\n"
         "print(wsgi.Response.__module__, wsgi.Response.__name__)\n"
         "print(getattr(one_write._gevent_socket, '__module__', None))\n"
         "print(type(util.http_date).__module__)\n"
+        "print(message.HeaderPolicy._peer_is_trusted_proxy.__module__)\n"
         "print(gc.get_freeze_count() > 1000)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
-    response, direct, date, frozen = out.stdout.splitlines()
+    response, direct, date, trust, frozen = out.stdout.splitlines()
     assert response.split() == ["gunicorn_conf.one_write", "OneWriteResponse"]
     assert direct == ("gevent._socket3" if setup == "gevent" else "None")
     assert date == "gunicorn_conf.date_header"
+    assert trust == "gunicorn_conf.peer_trust"
     assert frozen == "True"
 
 
