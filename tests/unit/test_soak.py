@@ -49,3 +49,20 @@ def test_each_target_is_missed_by_what_it_is_named_for():
     assert verdicts(a_run(fds_after=20 + 129), answers()) == [True, True, False, True, True]
     assert verdicts(a_run(), answers(late_ms=13)) == [True, True, True, False, True]
     assert verdicts(a_run(new_pids=1), answers()) == [True, True, True, True, False]
+
+
+def test_a_worker_just_forked_at_the_start_of_the_window_does_not_read_as_growth():
+    # pid 2 is recycled at 30 s (the end of warm-up): its first reading, still importing the
+    # app, is 70 MiB, then 100 like every other. One sample alone would read 85 -> 100 MiB,
+    # +18 %: missed. Settled workers read 100 -> 100.
+    run = a_run()
+    for sample in run.samples:
+        if sample.at >= 30 and 2 in sample.workers:
+            sample.workers[9] = {
+                **sample.workers.pop(2),
+                "rss": 70 * MIB if sample.at == 30 else 100 * MIB,
+            }
+    row = judge(run, answers(), minutes=2)
+    assert row["rss_mib_start"] == 100 and row["rss_growth_pct"] == 0
+    # Growth among settled workers is still growth.
+    assert not verdicts(a_run(rss_end=120 * MIB), answers())[1]
