@@ -443,12 +443,19 @@ def paired_ratio(runs: Runs, target: str, setup: str, variant: str, floor: float
     these rounds; in rounds without it (runs saved before), the setup's own process. Without
     such rounds, the rows' medians (hello_ratio)."""
     other = f"{setup} {variant}"
-    for ours in (f"{setup} {SECOND_PROCESS}", setup):
-        rounds = _rounds_with(runs, setup, ours, other)
-        if rounds:
-            ratio, measured = _median_of_rounds(rounds, ours, other)
-            return Check(target, measured + _cpu_reading(runs, setup, ours, other), ratio >= floor)
-    return hello_ratio(runs, target, setup, other, floor)
+    ours = _shipped(runs, setup, other)
+    rounds = _rounds_with(runs, setup, ours, other)
+    if not rounds:
+        return hello_ratio(runs, target, setup, other, floor)
+    ratio, measured = _median_of_rounds(rounds, ours, other)
+    return Check(target, measured + _cpu_reading(runs, setup, ours, other), ratio >= floor)
+
+
+def _shipped(runs: Runs, setup: str, other: str) -> str:
+    """The shipped app the paired rounds compare ``other`` with: the one in the second
+    process, like against like; in runs saved before it was measured, the setup's own."""
+    fresh = f"{setup} {SECOND_PROCESS}"
+    return fresh if _rounds_with(runs, setup, fresh, other) else setup
 
 
 def paired_info(runs: Runs, target: str, group: str, ours: str, other: str) -> Check:
@@ -524,9 +531,8 @@ def c_parser(runs: Runs, setup: str) -> Check:
         f"C parser, {setup}: the shipped config (Gunicorn's C HTTP parser) against the same "
         "with its Python parser"
     )
-    fresh, other = f"{setup} {SECOND_PROCESS}", f"{setup} {PYTHON_PARSER}"
-    ours = fresh if _rounds_with(runs, setup, fresh, other) else setup
-    return paired_info(runs, target, setup, ours, other)
+    other = f"{setup} {PYTHON_PARSER}"
+    return paired_info(runs, target, setup, _shipped(runs, setup, other), other)
 
 
 def observability_tax(runs: Runs, setup: str) -> Check:
