@@ -30,4 +30,16 @@ threads = env_int("GUNICORN_THREADS", 32)
 # request; the cost is workers x threads connections at the database (docs/database.md).
 tell_the_app("APP_POOL_SIZE", threads)
 # Open connections per process, idle keep-alive ones included (nginx's pool among them).
+# A worker with every thread busy leaves a new one to a worker with a thread free first
+# (post_worker_init, below), instead of queueing it behind its own threads.
 worker_connections = 1000
+
+
+def post_worker_init(worker):
+    """The shared changes to each worker (base.py), and one of this setup's own: a worker
+    whose threads are all busy leaves new connections to a worker with a thread free first
+    (gunicorn_conf/fair_accept.py)."""
+    from gunicorn_conf import base, fair_accept
+
+    base.post_worker_init(worker)
+    fair_accept.install(worker)

@@ -129,14 +129,19 @@ def test_each_setups_workers_install_it(setup):
     """A worker of each setup, once ready (the post_worker_init hook), makes every HTTP/1
     response Gunicorn builds a OneWriteResponse, takes gevent's direct path only in a gevent
     worker, formats Date once a second (date_header.py), decides the peer's trust once per
-    address (peer_trust.py) and freezes what it loaded (in a fresh interpreter: installing
-    patches modules)."""
+    address (peer_trust.py), freezes what it loaded (in a fresh interpreter: installing
+    patches modules), and in a gthread worker only, leaves new connections to a worker with
+    a thread free first (fair_accept.py: the worker's own methods are wrapped)."""
     code = (
         # What Gunicorn's gevent worker has imported by the time the hook runs.
         ("import gevent.socket\n" if setup == "gevent" else "")
         + f"import gunicorn_conf.{setup} as config\n"
-        "import gc\n"
-        "config.post_worker_init(worker=None)\n"  # the hook does not read the worker
+        "import gc, types\n"
+        # The parts of a worker the hook may touch: its config and its connection methods.
+        "own = lambda *args: None\n"
+        "worker = types.SimpleNamespace(cfg=types.SimpleNamespace(threads=2),\n"
+        "    accept=own, enqueue_req=own, finish_request=own, set_accept_enabled=own)\n"
+        "config.post_worker_init(worker=worker)\n"
         "from gunicorn import util\n"
         "from gunicorn.http import message, wsgi\n"
         "from gunicorn_conf import one_write\n"
@@ -144,17 +149,21 @@ def test_each_setups_workers_install_it(setup):
         "print(getattr(one_write._gevent_socket, '__module__', None))\n"
         "print(type(util.http_date).__module__)\n"
         "print(message.HeaderPolicy._peer_is_trusted_proxy.__module__)\n"
-        "print(gc.get_freeze_count() > 1000)"
+        "print(gc.get_freeze_count() > 1000)\n"
+        "print(sorted({getattr(worker, name).__module__ for name in\n"
+        "    ('accept', 'enqueue_req', 'finish_request', 'set_accept_enabled')}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
-    response, direct, date, trust, frozen = out.stdout.splitlines()
+    response, direct, date, trust, frozen, accept = out.stdout.splitlines()
     assert response.split() == ["gunicorn_conf.one_write", "OneWriteResponse"]
     assert direct == ("gevent._socket3" if setup == "gevent" else "None")
     assert date == "gunicorn_conf.date_header"
     assert trust == "gunicorn_conf.peer_trust"
     assert frozen == "True"
+    wrapped = "['gunicorn_conf.fair_accept']" if setup == "gthread" else "['__main__']"
+    assert accept == wrapped
 
 
 class CountingSendall:
