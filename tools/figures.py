@@ -881,8 +881,15 @@ def block_swarm(src: Sources, doc: str) -> str:
             ),
             "",
             f"The slowest answers while a node is lost are requests nginx first sent to a task "
-            f"on it and retried on another; answers cut short by the kill, in this run: "
-            f"{lost.get('cut_short', 0)} ({link(TESTS, doc)}).",
+            f"on it and retried on another. In this run, answers cut short by the kill: "
+            f"{lost.get('cut_short', 0)}"
+            + (
+                f"; requests the node had not acknowledged when it died (nginx waits them out, "
+                f"above): {lost['unacknowledged']}"
+                if "unacknowledged" in lost  # counted since the test tells them apart
+                else ""
+            )
+            + f" ({link(TESTS, doc)}).",
         ]
     )
 
