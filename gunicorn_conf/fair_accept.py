@@ -15,6 +15,9 @@ a thread free, which takes connections at once, takes it meanwhile. If connectio
 waiting after that, every worker is busy, and the busy worker takes them all, as Gunicorn
 would have at once (on a server where every worker is busy that is where they must go, and
 they must not wait behind the requests that keep arriving on connections already accepted).
+It looks again when its loop next wakes after the pause: at the next request one of its
+threads finishes, or within Gunicorn's one-second poll, when none does (then no thread of
+it was free for the waiting request anyway).
 Nothing else changes: an accepted connection is served by its worker as before, and idle
 keep-alive connections hold no thread, so they do not count.
 
