@@ -15,9 +15,10 @@ a thread free, which takes connections at once, takes it meanwhile. If connectio
 waiting after that, every worker is busy, and the busy worker takes them all, as Gunicorn
 would have at once (on a server where every worker is busy that is where they must go, and
 they must not wait behind the requests that keep arriving on connections already accepted).
-It looks again when its loop next wakes after the pause: at the next request one of its
-threads finishes, or within Gunicorn's one-second poll, when none does (then no thread of
-it was free for the waiting request anyway).
+It looks again when its loop next wakes: at the next request one of its threads finishes
+(then it listens again at once, as a worker with a thread free, however long the pause had
+left), or within Gunicorn's one-second poll, when none does (then no thread of it was free
+for the waiting request anyway).
 Nothing else changes: an accepted connection is served by its worker as before, and idle
 keep-alive connections hold no thread, so they do not count.
 
@@ -66,7 +67,9 @@ def install(worker: Any) -> None:
     def set_accept_enabled(enabled: bool) -> None:
         # Gunicorn's loop turns listening on whenever it is under worker_connections.
         if enabled and deaf_until[0]:
-            if time.monotonic() < deaf_until[0]:
+            # A thread of its own that came free ends the pause early: it listens as a free
+            # worker does, at once.
+            if busy() and time.monotonic() < deaf_until[0]:
                 enabled = False
             else:  # the patience is over: what still waits, no other worker took
                 deaf_until[0] = 0.0

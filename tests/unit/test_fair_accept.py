@@ -115,3 +115,18 @@ def test_a_worker_whose_thread_came_free_during_its_patience_listens_as_a_free_o
         assert worker._accepting and worker.nr_conns == 1
         worker.accept(listener)
         assert worker.nr_conns == 2
+
+
+def test_a_thread_coming_free_ends_the_pause_before_the_patience_is_over(listener, clock):
+    worker = StandIn(listener, threads=1)
+    fair_accept.install(worker)
+    with connect(listener), connect(listener):
+        worker.accept(listener)
+        worker.accept(listener)  # busy: left to the others
+        assert not worker._accepting
+        clock[0] += fair_accept.PATIENCE / 10
+        worker.finish_request(worker.in_pool[0], None)  # Gunicorn's loop then re-enables
+        worker.set_accept_enabled(True)
+        assert worker._accepting and worker.nr_conns == 1
+        worker.accept(listener)
+        assert worker.nr_conns == 2
