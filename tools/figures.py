@@ -230,12 +230,21 @@ def block_measuring_simultaneous(src: Sources, doc: str) -> str:
     lines += [f"| {s} | " + " | ".join(str(rows[s][c]) for c in columns) + " |" for s in SETUPS]
     sync_waves = -(-count // workers["sync"])
     slots = workers["gthread"] * threads
+    in_flight = int(rows["gthread"]["max_in_flight"])
+    gthread_short = (
+        f" In this run {in_flight}: a worker serves only the connections it accepted, and nginx"
+        " sends a burst down the idle connections it already holds first, wherever earlier"
+        " requests left them; only new connections go to a worker with a thread free"
+        " (gunicorn_conf/fair_accept.py)."
+        if in_flight < min(slots, count)
+        else ""
+    )
     lines += [
         "",
         f"- **sync**: one request per worker process; with {workers['sync']} workers, "
         f"{count} requests queue in {sync_waves} waves.",
         f"- **gthread**: up to workers × threads ({workers['gthread']} × {threads} = {slots}) "
-        f"at once, each in its own OS thread: {-(-count // slots)} waves.",
+        f"at once, each in its own OS thread: {-(-count // slots)} waves.{gthread_short}",
         f"- **gevent**: all {count} at once, as greenlets on a single OS thread per process.",
     ]
     return "\n".join(lines)
