@@ -67,14 +67,14 @@ def install(worker: Any) -> None:
     def set_accept_enabled(enabled: bool) -> None:
         # Gunicorn's loop turns listening on whenever it is under worker_connections.
         if enabled and deaf_until[0]:
-            # A thread of its own that came free ends the pause early: it listens as a free
-            # worker does, at once.
-            if busy() and time.monotonic() < deaf_until[0]:
+            if not busy():  # a thread of its own came free: it listens as a free worker
+                deaf_until[0] = 0.0
+            elif time.monotonic() < deaf_until[0]:
                 enabled = False
-            else:  # the patience is over: what still waits, no other worker took
+            else:  # the patience is over, still busy: what waits, no other worker took
                 deaf_until[0] = 0.0
                 waiting, _, _ = select.select(worker.sockets, [], [], 0)
-                if waiting and busy():
+                if waiting:
                     take_all_waiting()
         gunicorns_set_accept(enabled)
 

@@ -101,32 +101,25 @@ def test_after_its_patience_a_busy_worker_takes_nothing_another_worker_took(list
         assert worker.nr_conns == 1 and worker._accepting
 
 
-def test_a_worker_whose_thread_came_free_during_its_patience_listens_as_a_free_one(listener, clock):
-    worker = StandIn(listener, threads=1)
-    fair_accept.install(worker)
-    with connect(listener), connect(listener):
-        worker.accept(listener)
-        worker.accept(listener)
-        worker.finish_request(worker.in_pool[0], None)  # its thread is free again
-        clock[0] += fair_accept.PATIENCE
-        worker.set_accept_enabled(True)
-        # Listening, and nothing taken in one go: the poller hands it what waits, one at a
-        # time, as to any worker with a thread free.
-        assert worker._accepting and worker.nr_conns == 1
-        worker.accept(listener)
-        assert worker.nr_conns == 2
-
-
-def test_a_thread_coming_free_ends_the_pause_before_the_patience_is_over(listener, clock):
+@pytest.mark.parametrize(
+    "elapsed",
+    [fair_accept.PATIENCE / 10, fair_accept.PATIENCE],
+    ids=["before the patience is over", "after it"],
+)
+def test_a_worker_whose_thread_came_free_during_its_patience_listens_as_a_free_one(
+    listener, clock, elapsed
+):
     worker = StandIn(listener, threads=1)
     fair_accept.install(worker)
     with connect(listener), connect(listener):
         worker.accept(listener)
         worker.accept(listener)  # busy: left to the others
         assert not worker._accepting
-        clock[0] += fair_accept.PATIENCE / 10
-        worker.finish_request(worker.in_pool[0], None)  # Gunicorn's loop then re-enables
-        worker.set_accept_enabled(True)
+        worker.finish_request(worker.in_pool[0], None)  # its thread is free again
+        clock[0] += elapsed
+        worker.set_accept_enabled(True)  # Gunicorn's loop, woken by the finished request
+        # Listening, and nothing taken in one go: the poller hands it what waits, one at a
+        # time, as to any worker with a thread free.
         assert worker._accepting and worker.nr_conns == 1
         worker.accept(listener)
         assert worker.nr_conns == 2
