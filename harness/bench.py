@@ -55,6 +55,7 @@ from harness.targets import (
     OBSERVABILITY_OFF,
     PYTHON_PARSER,
     SECOND_PROCESS,
+    UWSGI_AS_SHIPPED,
     checks,
     per_request_cpu_ms,
 )
@@ -581,20 +582,27 @@ def measure(args) -> dict[str, Any]:
 
 def pair_groups(found: list[Contender]) -> dict[str, list[Contender]]:
     """What the paired rounds measure back to back, by the name of each group's reference
-    (its first contender), for each setup: the shipped app and its variants (VARIANTS: the
+    (its first contender). For each setup: the shipped app and its variants (VARIANTS: the
     observability-tax and bare-Flask targets, judged against the shipped app in a fresh
-    process), and native nginx with the compose stack's nginx at its address (the Docker
-    tax). A group needs its reference and one more contender."""
+    process); native nginx with the compose stack's nginx at its address (the Docker tax) and
+    with the setup served directly (the nginx hop). And uWSGI as commonly shipped with the
+    three setups through the same nginx (hello against uWSGI). A group needs its reference and
+    one more contender."""
     by_name = {c.name: c for c in found}
-    groups: dict[str, list[Contender]] = {}
-    for setup in launch.SETUPS:
+    candidates = [
+        names
+        for setup in launch.SETUPS
         for names in (
             [setup, *variant_names(setup)],
-            [f"nginx→{setup}", f"docker nginx→{setup} by address"],
-        ):
-            group = [by_name[n] for n in names if n in by_name]
-            if len(group) >= 2 and group[0].name == names[0]:
-                groups[names[0]] = group
+            [f"nginx→{setup}", f"docker nginx→{setup} by address", setup],
+        )
+    ]
+    candidates.append([f"nginx→{UWSGI_AS_SHIPPED}", *(f"nginx→{setup}" for setup in launch.SETUPS)])
+    groups: dict[str, list[Contender]] = {}
+    for names in candidates:
+        group = [by_name[n] for n in names if n in by_name]
+        if len(group) >= 2 and group[0].name == names[0]:
+            groups[names[0]] = group
     return groups
 
 
@@ -741,10 +749,12 @@ def markdown(result: dict, meta: dict) -> str:
                 "",
                 "## Back to back (hello, req/s)",
                 "",
-                "Each setup next to its app variants, and native nginx next to the compose "
-                "stack's: the observability-tax, bare-Flask and Docker-tax targets are the "
-                "medians of these rounds' ratios. The order rotated every round; each run "
-                f"lasted {seconds} s.",
+                "Each setup next to its app variants; native nginx next to the compose "
+                "stack's and to the setup served directly; uWSGI as commonly shipped next to "
+                "the three setups through the same nginx. The observability-tax, bare-Flask, "
+                "Docker-tax, nginx-hop and hello-against-uWSGI targets are the medians of "
+                "these rounds' ratios. The order rotated every round; each run lasted "
+                f"{seconds} s.",
             ]
         lines += ["", *round_table(names, rounds, "g")]
         cpu_rounds = (result.get("paired_cpu") or {}).get(reference)
@@ -796,7 +806,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=11,
         help="rounds of each setup next to its app variants (the observability-tax and "
-        "bare-Flask ratios), and of native nginx next to the compose stack's (the Docker tax)",
+        "bare-Flask ratios), of native nginx next to the compose stack's (the Docker tax) and "
+        "to the setup direct (the nginx hop), and of uWSGI as shipped next to the three "
+        "setups via nginx (hello against uWSGI)",
     )
     parser.add_argument(
         "--pair-seconds", type=int, default=5, help="length of each run of the paired rounds"

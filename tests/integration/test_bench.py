@@ -65,11 +65,16 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
     for setup in SETUPS:
         names = {setup, *(f"{setup} {variant}" for variant in bench.VARIANTS)}
         assert [set(rates) for rates in data["paired"][setup]] == [names], setup
-        # ...and the Docker tax from rounds of native nginx next to the compose stack's.
-        docker = {f"nginx→{setup}", f"docker nginx→{setup} by address"}
+        # ...the Docker tax and the nginx hop from rounds of native nginx next to the compose
+        # stack's and to the setup direct.
+        docker = {f"nginx→{setup}", f"docker nginx→{setup} by address", setup}
         assert [set(rates) for rates in data["paired"][f"nginx→{setup}"]] == [docker], setup
-    docker_tax = next(c for c in data["checks"] if c["target"].startswith("Docker tax, sync"))
-    assert "median of 1 round back to back" in docker_tax["measured"]
+    # ...and hello against uWSGI from rounds of it next to the three setups via nginx.
+    uwsgi = {"nginx→uwsgi-as-shipped", *(f"nginx→{setup}" for setup in SETUPS)}
+    assert [set(rates) for rates in data["paired"]["nginx→uwsgi-as-shipped"]] == [uwsgi]
+    for words in ("Docker tax, sync", "nginx hop on hello, gevent", "hello, 16 connections: our"):
+        check = next(c for c in data["checks"] if c["target"].startswith(words))
+        assert "median of 1 round" in check["measured"], check
     tax = next(c for c in data["checks"] if c["target"].startswith("observability tax, sync"))
     assert "median of 1 round back to back" in tax["measured"]
     # One Locust process was measured against nginx's own answer and against a setup.

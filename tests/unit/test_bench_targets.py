@@ -297,13 +297,17 @@ def test_the_paired_rounds_group_each_reference_with_what_it_is_judged_against()
         *(contender(name, "setup variant") for name in bench.variant_names("sync")),
         contender("docker nginx→sync by address", "setup in docker"),
         contender("docker nginx→sync", "setup in docker"),
-        contender("gevent"),  # no variant measured: no group
+        contender("gevent"),  # no variant measured: no group of its variants
         contender("nginx→gevent", "setup via nginx"),
+        contender("nginx→uwsgi-as-shipped", "peer via nginx"),
+        contender("nginx→granian", "peer via nginx"),  # information only: never paired
     ]
     groups = {name: [c.name for c in group] for name, group in bench.pair_groups(found).items()}
     assert groups == {
         "sync": ["sync", *bench.variant_names("sync")],
-        "nginx→sync": ["nginx→sync", "docker nginx→sync by address"],
+        "nginx→sync": ["nginx→sync", "docker nginx→sync by address", "sync"],
+        "nginx→gevent": ["nginx→gevent", "gevent"],
+        "nginx→uwsgi-as-shipped": ["nginx→uwsgi-as-shipped", "nginx→sync", "nginx→gevent"],
     }
 
 
@@ -342,6 +346,52 @@ def test_our_best_setup_via_nginx_is_judged_against_uwsgi_as_commonly_shipped():
     standing = by_target(found, "hello, 200 connections: the peers")
     assert standing.info and standing.sentence().startswith("info: ")
     assert "nginx→granian 5000 req/s (0 errors) = 2.00x" in standing.measured
+
+
+def test_hello_against_uwsgi_is_the_median_of_rounds_back_to_back():
+    # The main rounds' medians say 2500 / 3000 = 0.833x (met); back to back, gevent's rounds
+    # read 0.70x, 0.80x and 0.75x (median 0.75x, missed) and sync's lower.
+    via = "setup via nginx"
+    rows = [
+        row("nginx→sync", "hello", 1500, kind=via),
+        row("nginx→gevent", "hello", 2500, kind=via),
+        row("nginx→uwsgi-as-shipped", "hello", 3000, kind="peer via nginx"),
+    ]
+    uwsgi = "nginx→uwsgi-as-shipped"
+    paired = {
+        uwsgi: [
+            {uwsgi: 3000, "nginx→sync": 1500, "nginx→gevent": 2100},
+            {"nginx→sync": 1600, "nginx→gevent": 2400, uwsgi: 3000},
+            {"nginx→gevent": 3000, uwsgi: 4000, "nginx→sync": 1800},
+        ]
+    }
+    check = by_target(
+        targets.checks(rows, {}, cpus=2, paired=paired), "hello, 200 connections: our best"
+    )
+    assert not check.met
+    assert check.measured.startswith("nginx→gevent = 0.75x uWSGI as shipped, median of 3 rounds")
+    assert "each round's ratio 0.7x to 0.8x" in check.measured
+    assert "the other setups nginx→sync 0.5x" in check.measured  # 0.5, 0.533, 0.45
+    # Without the rounds, the rows decide.
+    assert by_target(targets.checks(rows, {}, cpus=2), "hello, 200 connections: our best").met
+
+
+def test_the_nginx_hop_is_the_median_of_rounds_back_to_back_with_the_setup_direct():
+    # The rows say 3000 / 4000: 25 % (missed); back to back the hop cost 5 %, 4 % and 10 %.
+    rows = [
+        row("gthread", "hello", 4000, p99=100),
+        row("nginx→gthread", "hello", 3000, p99=90, kind="setup via nginx", cpu=0.2),
+    ]
+    paired = {
+        "nginx→gthread": [
+            {"nginx→gthread": 3800, "gthread": 4000},
+            {"gthread": 2500, "nginx→gthread": 2400},
+            {"nginx→gthread": 3600, "gthread": 4000},
+        ]
+    }
+    check = by_target(targets.checks(rows, {}, cpus=2, paired=paired), "hop on hello, gthread")
+    assert check.met and check.measured.startswith("5.0%: nginx→gthread against gthread 95%")
+    assert not by_target(targets.checks(rows, {}, cpus=2), "hop on hello, gthread").met
 
 
 def test_a_missing_uwsgi_row_is_a_missed_target_not_a_pass():
