@@ -470,9 +470,19 @@ def test_the_db_bound_target_is_the_pools_connections_over_the_query_time():
     assert not by_target(targets.checks([slow, nowait], {}, cpus=2), "db-bound gevent").met
     # Capped by the CPU: with no wait the whole path serves only 700 req/s.
     capped = by_target(
-        targets.checks([db, {**nowait, "rps": 700.0}], {}, cpus=2), "db-bound gevent"
+        targets.checks([{**db, "rps": 650.0}, {**nowait, "rps": 700.0}], {}, cpus=2),
+        "db-bound gevent",
     )
-    assert capped.met and "CPU cap: 700 with no wait" in capped.measured
+    assert capped.met and "93% of 700 (CPU cap: 700 with no wait)" in capped.measured
+    # A no-wait rate below the waiting one caps nothing: 700 against the bound, 800, missed
+    # (judged against 650 it would read 108 %).
+    uncapped = by_target(
+        targets.checks([{**db, "rps": 700.0}, {**nowait, "rps": 650.0}], {}, cpus=2),
+        "db-bound gevent",
+    )
+    assert not uncapped.met and "88% of 800 (no CPU cap: with no wait it served 650" in (
+        uncapped.measured
+    )
     failing = {**db, "errors": 3}
     assert not by_target(targets.checks([failing, nowait], {}, cpus=2), "db-bound gevent").met
     # hello is not the cap: the database's own CPU would be left out.
