@@ -192,11 +192,12 @@ def db_bound_near_its_bound(runs: Runs, setup: str) -> Check:
     bound = at_once / (DB_MS / 1000)
     # A no-wait rate below the waiting rate measured something other than the CPU (the same
     # requests served faster with a wait in them): it caps nothing, and the bound decides.
-    cpu_cap = nowait["rps"] if nowait["rps"] >= row["rps"] else bound
-    capped = min(bound, cpu_cap)
-    cap_note = f" (CPU cap: {nowait['rps']:g} with no wait)" if capped < bound else ""
-    if cpu_cap == bound and nowait["rps"] < bound:
+    if nowait["rps"] < min(row["rps"], bound):
+        capped = bound
         cap_note = f" (no CPU cap: with no wait it served {nowait['rps']:g}, less than this)"
+    else:
+        capped = min(bound, nowait["rps"])
+        cap_note = f" (CPU cap: {nowait['rps']:g} with no wait)" if capped < bound else ""
     return Check(
         target,
         f"{row['rps']:g} req/s = {row['rps'] / capped:.0%} of {capped:g}{cap_note}; "
@@ -666,17 +667,21 @@ def _against_uwsgi_back_to_back(runs: Runs, target: str, floor: float) -> Check 
     saved before), where the rows' medians decide. Three significant figures: a ratio just
     under its floor never prints as the floor."""
     uwsgi = f"nginx→{UWSGI_AS_SHIPPED}"
-    medians = {}
-    for setup in SETUPS:
-        rounds = _rounds_with(runs, uwsgi, f"nginx→{setup}", uwsgi)
-        if rounds:
-            medians[f"nginx→{setup}"] = (_median_of_rounds(rounds, f"nginx→{setup}", uwsgi), rounds)
-    if not medians:
+    by_setup = {
+        name: rounds
+        for name in (f"nginx→{setup}" for setup in SETUPS)
+        if (rounds := _rounds_with(runs, uwsgi, name, uwsgi))
+    }
+    if not by_setup:
         return None
-    best = max(medians, key=lambda name: medians[name][0][0])
-    (ratio, _), rounds = medians[best]
-    ratios = sorted(r[best] / r[uwsgi] for r in rounds)
-    others = ", ".join(f"{name} {medians[name][0][0]:.3g}x" for name in medians if name != best)
+
+    def median_ratio(name: str) -> float:
+        return statistics.median(r[name] / r[uwsgi] for r in by_setup[name])
+
+    best = max(by_setup, key=median_ratio)
+    rounds = by_setup[best]
+    ratio, ratios = median_ratio(best), sorted(r[best] / r[uwsgi] for r in rounds)
+    others = ", ".join(f"{name} {median_ratio(name):.3g}x" for name in by_setup if name != best)
     return Check(
         target,
         f"{best} = {ratio:.3g}x uWSGI as shipped, median of {len(ratios)} "
