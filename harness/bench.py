@@ -57,6 +57,8 @@ from harness.targets import (
     SECOND_PROCESS,
     UWSGI_AS_SHIPPED,
     checks,
+    pair_group,
+    pair_group_workload,
     per_request_cpu_ms,
 )
 
@@ -544,9 +546,7 @@ def measure(args) -> dict[str, Any]:
                     locust_samples[f"hello_worker{suffix}"].append(
                         hello(setup="gevent", worker=True, who_served=on)
                     )
-        paired, paired_cpu = (
-            measure_pairs(found, samples, users, args) if "hello" in args.workloads else ({}, {})
-        )
+        paired = measure_pairs(found, samples, users, args)
     rows = []
     by_name = {c.name: c for c in found}
     for (name, workload, connections), runs in samples.items():
@@ -575,83 +575,95 @@ def measure(args) -> dict[str, Any]:
         "rows": rows,
         "locust": locust,
         "idle": idle,
-        "paired": paired,
-        "paired_cpu": paired_cpu,
+        **paired,
     }
 
 
-def pair_groups(found: list[Contender]) -> dict[str, list[Contender]]:
-    """What the paired rounds measure back to back, by the name of each group's reference
-    (its first contender). For each setup: the shipped app and its variants (VARIANTS: the
-    observability-tax and bare-Flask targets, judged against the shipped app in a fresh
-    process); native nginx with the compose stack's nginx at its address (the Docker tax) and
-    with the setup served directly (the nginx hop). And uWSGI as commonly shipped with the
-    three setups through the same nginx (hello against uWSGI). A group needs its reference and
-    one more contender."""
+def pair_groups(found: list[Contender]) -> dict[str, tuple[str, list[Contender]]]:
+    """What the paired rounds measure back to back: each group's workload and contenders, by
+    the group's name (its reference's, its first contender; with the workload after it where
+    that is not hello: pair_group). For each setup, on hello: the shipped app and its
+    variants (VARIANTS: the observability-tax and bare-Flask targets, judged against the
+    shipped app in a fresh process); native nginx with the compose stack's nginx at its
+    address (the Docker tax) and with the setup served directly (the nginx hop). uWSGI as
+    commonly shipped with the three setups through the same nginx, on hello and on CPU-bound
+    load (against uWSGI); on CPU-bound load with gthread at FEW_THREADS a worker as well (the
+    CPU-bound tail, judged on the same runs' p99). A group needs its reference and one more
+    contender."""
     by_name = {c.name: c for c in found}
+    via_nginx = [f"nginx→{setup}" for setup in launch.SETUPS]
+    uwsgi = f"nginx→{UWSGI_AS_SHIPPED}"
     candidates = [
-        names
+        ("hello", names)
         for setup in launch.SETUPS
         for names in (
             [setup, *variant_names(setup)],
             [f"nginx→{setup}", f"docker nginx→{setup} by address", setup],
         )
     ]
-    candidates.append([f"nginx→{UWSGI_AS_SHIPPED}", *(f"nginx→{setup}" for setup in launch.SETUPS)])
-    groups: dict[str, list[Contender]] = {}
-    for names in candidates:
+    candidates.append(("hello", [uwsgi, *via_nginx]))
+    candidates.append(("cpu", [uwsgi, *via_nginx, GTHREAD_FEW_THREADS]))
+    groups: dict[str, tuple[str, list[Contender]]] = {}
+    for workload, names in candidates:
         group = [by_name[n] for n in names if n in by_name]
         if len(group) >= 2 and group[0].name == names[0]:
-            groups[names[0]] = group
+            groups[pair_group(names[0], workload)] = (workload, group)
     return groups
 
 
-def measure_pairs(
-    found: list[Contender], samples: dict, connections: int, args
-) -> tuple[dict[str, list[dict[str, float]]], dict[str, list[dict[str, float]]]]:
-    """Each group of pair_groups() back to back: hello at the top connection count,
-    ``args.pair_rounds`` rounds of ``args.pair_seconds`` runs, the order rotating every
-    round. A ratio of two rates taken seconds apart, each round, then the median of those
-    ratios: drift on a shared machine moves both rates of a round alike, where the main
-    rounds put minutes of other runs between them (this machine's run-to-run spread is as
-    large as the 10-25 % these targets judge). Many short rounds rather than a few long
-    ones: wrk opens its connections at once and keeps them, and which Gunicorn worker
-    accepted each one decides a whole run (docs/measuring.md), so a run is one draw; the
-    median of many is what the code costs. One variant is the shipped app itself in a
+def measure_pairs(found: list[Contender], samples: dict, connections: int, args) -> dict:
+    """Each group of pair_groups() whose workload this run measures, back to back: at the top
+    connection count, ``args.pair_rounds`` rounds of ``args.pair_seconds`` runs, the order
+    rotating every round. A ratio of two rates taken seconds apart, each round, then the
+    median of those ratios: drift on a shared machine moves both rates of a round alike,
+    where the main rounds put minutes of other runs between them (this machine's run-to-run
+    spread is as large as the 10-25 % these targets judge). Many short rounds rather than a
+    few long ones: wrk opens its connections at once and keeps them, and which Gunicorn
+    worker accepted each one decides a whole run (docs/measuring.md), so a run is one draw;
+    the median of many is what the code costs. One variant is the shipped app itself in a
     second process, the others' reference; with the setup's own process, it says how far
     apart identical code lands (targets.noise_floor). The rows of the contenders measured
-    only here (paired_only) are built from these runs. Returns the rounds' rates and the
-    server's CPU per request (ms) in the same runs (targets._cpu_reading), by group; the
-    CPU for the variant groups only."""
-    paired: dict[str, list[dict[str, float]]] = {}
-    paired_cpu: dict[str, list[dict[str, float]]] = {}
-    for reference, group in pair_groups(found).items():
+    only here (paired_only) are built from these runs. Returns, by group, the rounds' rates
+    (``paired``), the p99 of the same runs in ms (``paired_p99``) and the server's CPU per
+    request in ms (``paired_cpu``, targets._cpu_reading; for the variant groups only)."""
+    tables: dict[str, dict[str, list[dict[str, float]]]] = {
+        "paired": {},
+        "paired_p99": {},
+        "paired_cpu": {},
+    }
+    for name, (workload, group) in pair_groups(found).items():
+        if workload not in args.workloads:
+            continue
         for round_no in range(args.pair_rounds):
             turn = round_no % len(group)
             rates: dict[str, float] = {}
+            p99: dict[str, float] = {}
             cpu: dict[str, float] = {}
             for contender in group[turn:] + group[:turn]:
                 print(
-                    f"  pair {round_no + 1} hello c={connections:<3} {contender.name}", flush=True
+                    f"  pair {round_no + 1} {workload:5} c={connections:<3} {contender.name}",
+                    flush=True,
                 )
                 wait_until_idle(contender)
                 run = run_wrk(
-                    contender.url("hello"),
+                    contender.url(workload),
                     connections,
                     args.pair_seconds,
                     contender.cpu,
                     contender.host,
                 )
                 rates[contender.name] = run["rps"]
+                p99[contender.name] = run["p99_ms"]
                 cpu[contender.name] = round(per_request_cpu_ms(run), 4)
                 if contender.paired_only:
-                    samples.setdefault((contender.name, "hello", connections), []).append(run)
-            paired.setdefault(reference, []).append(rates)
+                    samples.setdefault((contender.name, workload, connections), []).append(run)
+            tables["paired"].setdefault(name, []).append(rates)
+            tables["paired_p99"].setdefault(name, []).append(p99)
             # Only where every contender's CPU counts the same processes: a native nginx→
             # row counts nginx alone, the compose stack's every container.
             if group[0].kind == "setup":
-                paired_cpu.setdefault(reference, []).append(cpu)
-    return paired, paired_cpu
+                tables["paired_cpu"].setdefault(name, []).append(cpu)
+    return tables
 
 
 def variant_names(setup: str) -> list[str]:
@@ -741,10 +753,11 @@ def markdown(result: dict, meta: dict) -> str:
             )
             + " |"
         )
-    for reference, rounds in (result.get("paired") or {}).items():
+    seconds = meta.get("pair_seconds", meta["seconds"])
+    hello_groups = [g for g in result.get("paired") or {} if pair_group_workload(g) == "hello"]
+    for group, rounds in (result.get("paired") or {}).items():
         names = list(rounds[0])
-        if reference == next(iter(result["paired"])):
-            seconds = meta.get("pair_seconds", meta["seconds"])
+        if hello_groups and group == hello_groups[0]:
             lines += [
                 "",
                 "## Back to back (hello, req/s)",
@@ -756,11 +769,26 @@ def markdown(result: dict, meta: dict) -> str:
                 "these rounds' ratios. The order rotated every round; each run lasted "
                 f"{seconds} s.",
             ]
+        elif pair_group_workload(group) != "hello":
+            lines += [
+                "",
+                f"## Back to back ({pair_group_workload(group)}, req/s)",
+                "",
+                "uWSGI as commonly shipped next to the three setups and gthread with "
+                f"{FEW_THREADS} threads a worker, through the same nginx, CPU-bound. The "
+                "CPU-bound-against-uWSGI target is the median of these rounds' ratios, the "
+                "CPU-bound tail the median of the same runs' p99 ratios (below). The order "
+                f"rotated every round; each run lasted {seconds} s.",
+            ]
         lines += ["", *round_table(names, rounds, "g")]
-        cpu_rounds = (result.get("paired_cpu") or {}).get(reference)
+        cpu_rounds = (result.get("paired_cpu") or {}).get(group)
         if cpu_rounds:
-            lines += ["", f"The same runs, {reference}: the server's CPU per request (ms).", ""]
+            lines += ["", f"The same runs, {group}: the server's CPU per request (ms).", ""]
             lines += round_table(names, cpu_rounds, ".3f")
+        p99_rounds = (result.get("paired_p99") or {}).get(group)
+        if p99_rounds and pair_group_workload(group) != "hello":
+            lines += ["", f"The same runs, {group}: p99 (ms).", ""]
+            lines += round_table(names, p99_rounds, "g")
     idle = result.get("idle")
     if idle:
         lines += [
@@ -904,6 +932,7 @@ def write_results(out: Path, meta: dict, result: dict) -> None:
         result.get("idle"),
         result.get("paired"),
         result.get("paired_cpu"),
+        result.get("paired_p99"),
     )
     if meta.get("only"):
         found = [c for c in found if any(word in c.target for word in meta["only"])]

@@ -45,6 +45,22 @@ GTHREAD_FEW_THREADS = f"nginx→gthread {FEW_THREADS} threads"
 
 # Ours against uWSGI as commonly shipped, per workload: the floor of the ratio.
 AGAINST_UWSGI_AS_SHIPPED = {"hello": 0.8, "cpu": 1.0, "io": 20.0}
+# The workloads the paired rounds measure back to back (harness/bench.py's pair_groups).
+PAIRED_WORKLOADS = ("hello", "cpu")
+
+
+def pair_group(reference: str, workload: str) -> str:
+    """The name of the paired rounds of ``reference``'s group on ``workload``: the reference's
+    own on hello (as in runs saved before other workloads were paired), with the workload
+    after it on the others."""
+    return reference if workload == "hello" else f"{reference} {workload}"
+
+
+def pair_group_workload(group: str) -> str:
+    """The workload of the paired rounds named ``group`` (pair_group's inverse)."""
+    last = group.rsplit(" ", 1)[-1]
+    return last if last in PAIRED_WORKLOADS else "hello"
+
 
 Row = dict[str, Any]
 
@@ -85,14 +101,17 @@ class Runs:
         idle: Row | None = None,
         paired: dict[str, list[dict[str, float]]] | None = None,
         paired_cpu: dict[str, list[dict[str, float]]] | None = None,
+        paired_p99: dict[str, list[dict[str, float]]] | None = None,
     ) -> None:
         self.rows = rows
-        # Rounds of hello rates measured back to back, by group (harness/bench.py's
-        # pair_groups: a setup and its app variants; native nginx, the compose stack's and
-        # the setup direct; uWSGI as shipped and the setups via nginx), and the server's CPU
-        # per request in the same runs (ms; the variant groups only; none before 2026-12).
+        # Rounds of rates measured back to back, by group (harness/bench.py's pair_groups:
+        # on hello a setup and its app variants; native nginx, the compose stack's and the
+        # setup direct; uWSGI as shipped and the setups via nginx; the last also CPU-bound),
+        # the server's CPU per request in the same runs (ms; the variant groups only; none
+        # before 2026-12) and their p99 (ms; none before 2026-12-07's second run).
         self.paired = paired or {}
         self.paired_cpu = paired_cpu or {}
+        self.paired_p99 = paired_p99 or {}
         self.by_key = {(r["contender"], r["workload"], r["connections"]): r for r in rows}
         self.top = max((r["connections"] for r in rows), default=0)
         self.locust = locust
@@ -290,42 +309,72 @@ def cpu_bound_gthread_tail(runs: Runs) -> Check:
     The issue allows a stated trade instead of the bar: the same config with FEW_THREADS a
     worker, measured through the same nginx, must bring the tail within the bar and must cost
     I/O-bound throughput. Both hold: the shipped 32 threads are a choice for waiting work
-    (gunicorn_conf/gthread.py), not a tail left unexplained."""
+    (gunicorn_conf/gthread.py), not a tail left unexplained.
+
+    The p99 ratios are the medians of the CPU-bound paired rounds' (pair_group), where the
+    three ran back to back: a p99 on this machine moves by a factor of two between runs
+    minutes apart. Without those rounds (runs saved before), the rows' p99."""
     target = (
         "CPU-bound tail: gthread via nginx p99 <= 1.5x sync's, or the trade shown: with "
         f"{FEW_THREADS} threads a worker it is, and I/O-bound throughput falls"
     )
+    group = pair_group(f"nginx→{UWSGI_AS_SHIPPED}", "cpu")
     keys = (("nginx→gthread", "cpu"), ("nginx→sync", "cpu"))
-    found = runs.need(*keys)
-    if found is None or not (found[0]["p99_ms"] and found[1]["p99_ms"]):
-        return runs.missing(target, *keys)
-    gthread, sync = found
-    tail = gthread["p99_ms"] / sync["p99_ms"]
-    measured = (
-        f"gthread p99 {gthread['p99_ms']} ms, sync {sync['p99_ms']} ms = {tail:.2f}x "
-        f"(p50 {gthread['p50_ms']} vs {sync['p50_ms']} ms)"
-    )
+    back_to_back = _p99_ratio_of_rounds(runs, group, "nginx→gthread", "nginx→sync")
+    if back_to_back is not None:
+        tail, measured = back_to_back
+        measured = f"gthread p99 = {measured}"
+    else:
+        found = runs.need(*keys)
+        if found is None or not (found[0]["p99_ms"] and found[1]["p99_ms"]):
+            return runs.missing(target, *keys)
+        gthread, sync = found
+        tail = gthread["p99_ms"] / sync["p99_ms"]
+        measured = (
+            f"gthread p99 {gthread['p99_ms']} ms, sync {sync['p99_ms']} ms = {tail:.2f}x "
+            f"(p50 {gthread['p50_ms']} vs {sync['p50_ms']} ms)"
+        )
     if tail <= 1.5:
         return Check(target, measured, True)
-    trade_keys = (
-        (GTHREAD_FEW_THREADS, "cpu"),
-        (GTHREAD_FEW_THREADS, "io"),
-        ("nginx→gthread", "io"),
-    )
+    trade_keys = ((GTHREAD_FEW_THREADS, "io"), ("nginx→gthread", "io"))
+    few_back_to_back = _p99_ratio_of_rounds(runs, group, GTHREAD_FEW_THREADS, "nginx→sync")
+    if few_back_to_back is None:
+        trade_keys = ((GTHREAD_FEW_THREADS, "cpu"), ("nginx→sync", "cpu"), *trade_keys)
     rows = runs.need(*trade_keys)
-    if rows is None or not rows[0]["p99_ms"]:
+    if rows is None or (few_back_to_back is None and not (rows[0]["p99_ms"] and rows[1]["p99_ms"])):
         absent = runs.missing(target, *trade_keys).measured
         return Check(target, f"{measured}; the trade: {absent}", False)
-    few_cpu, few_io, shipped_io = rows
-    few_tail = few_cpu["p99_ms"] / sync["p99_ms"]
+    few_io, shipped_io = rows[-2:]
+    if few_back_to_back is not None:
+        few_tail, few_measured = few_back_to_back
+        few_measured = f"p99 = {few_measured}"
+    else:
+        few_cpu, sync = rows[:2]
+        few_tail = few_cpu["p99_ms"] / sync["p99_ms"]
+        few_measured = f"p99 {few_cpu['p99_ms']} ms = {few_tail:.2f}x sync's"
     shown = few_tail <= 1.5 and few_io["rps"] < shipped_io["rps"]
     return Check(
         target,
-        f"{measured}; with {FEW_THREADS} threads a worker p99 {few_cpu['p99_ms']} ms = "
-        f"{few_tail:.2f}x sync's, and I/O-bound {few_io['rps']:g} req/s against "
-        f"{shipped_io['rps']:g} with the shipped threads",
+        f"{measured}; with {FEW_THREADS} threads a worker {few_measured}, and I/O-bound "
+        f"{few_io['rps']:g} req/s against {shipped_io['rps']:g} with the shipped threads",
         shown,
         trade=True,
+    )
+
+
+def _p99_ratio_of_rounds(runs: Runs, group: str, ours: str, other: str) -> tuple[float, str] | None:
+    """``ours``'s p99 over ``other``'s, the median of the paired rounds of ``group`` in which
+    both ran, and the sentence that says so; None without such rounds."""
+    rounds = _rounds_with(runs, group, ours, other, "paired_p99")
+    if not rounds:
+        return None
+    ratios = sorted(r[ours] / r[other] for r in rounds)
+    ratio = statistics.median(ratios)
+    return ratio, (
+        f"{ratio:.2f}x {other}'s, median of {len(ratios)} round{'s' * (len(ratios) != 1)} "
+        f"back to back (each round's ratio {ratios[0]:.2f}x to {ratios[-1]:.2f}x; median p99 "
+        f"{ours} {statistics.median(r[ours] for r in rounds):g} vs {other} "
+        f"{statistics.median(r[other] for r in rounds):g} ms)"
     )
 
 
@@ -487,9 +536,9 @@ def paired_info(runs: Runs, target: str, group: str, ours: str, other: str) -> C
 def _rounds_with(
     runs: Runs, group: str, ours: str, other: str, table: str = "paired"
 ) -> list[dict[str, float]]:
-    """The paired rounds of ``group`` (named after its reference) in which both ``ours`` and
-    ``other`` were measured, from ``table``: the rates (``paired``) or the CPU per request
-    of the same runs (``paired_cpu``)."""
+    """The paired rounds of ``group`` (named by pair_group) in which both ``ours`` and
+    ``other`` were measured, from ``table``: the rates (``paired``), or the CPU per request
+    (``paired_cpu``) or the p99 (``paired_p99``) of the same runs."""
     by_group: dict[str, list[dict[str, float]]] = getattr(runs, table)
     return [r for r in by_group.get(group, []) if r.get(ours) and r.get(other)]
 
@@ -639,7 +688,7 @@ def against_uwsgi_as_shipped(runs: Runs, workload: str) -> Check:
         f"{workload}, {runs.top} connections: our best setup via nginx >= {floor:g}x uWSGI as "
         f"commonly shipped{clean}"
     )
-    paired = _against_uwsgi_back_to_back(runs, target, floor) if workload == "hello" else None
+    paired = _against_uwsgi_back_to_back(runs, target, floor, workload)
     if paired is not None:
         return paired
     ours, theirs = (
@@ -660,17 +709,20 @@ def against_uwsgi_as_shipped(runs: Runs, workload: str) -> Check:
     )
 
 
-def _against_uwsgi_back_to_back(runs: Runs, target: str, floor: float) -> Check | None:
-    """Hello against uWSGI as shipped from the paired rounds, where each setup via nginx ran
-    back to back with it (harness/bench.py's measure_pairs): our best is the setup with the
-    highest median ratio, and each setup's median is given. None without such rounds (runs
-    saved before), where the rows' medians decide. Three significant figures: a ratio just
-    under its floor never prints as the floor."""
+def _against_uwsgi_back_to_back(
+    runs: Runs, target: str, floor: float, workload: str
+) -> Check | None:
+    """``workload`` against uWSGI as shipped from the paired rounds, where each setup via
+    nginx ran back to back with it (harness/bench.py's measure_pairs): our best is the setup
+    with the highest median ratio, and each setup's median is given. None without such rounds
+    (a workload not paired, runs saved before), where the rows' medians decide. Three
+    significant figures: a ratio just under its floor never prints as the floor."""
     uwsgi = f"nginx→{UWSGI_AS_SHIPPED}"
+    group = pair_group(uwsgi, workload)
     by_setup = {
         name: rounds
         for name in (f"nginx→{setup}" for setup in SETUPS)
-        if (rounds := _rounds_with(runs, uwsgi, name, uwsgi))
+        if (rounds := _rounds_with(runs, group, name, uwsgi))
     }
     if not by_setup:
         return None
@@ -762,6 +814,7 @@ def checks(
     idle: Row | None = None,
     paired: dict[str, list[dict[str, float]]] | None = None,
     paired_cpu: dict[str, list[dict[str, float]]] | None = None,
+    paired_p99: dict[str, list[dict[str, float]]] | None = None,
 ) -> list[Check]:
     """Every target, judged from the rows of one run (missing rows: MISSED)."""
-    return list(_every_target(Runs(rows, locust, cpus, idle, paired, paired_cpu)))
+    return list(_every_target(Runs(rows, locust, cpus, idle, paired, paired_cpu, paired_p99)))

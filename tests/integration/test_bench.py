@@ -72,7 +72,18 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
     # ...and hello against uWSGI from rounds of it next to the three setups via nginx.
     uwsgi = {"nginx→uwsgi-as-shipped", *(f"nginx→{setup}" for setup in SETUPS)}
     assert [set(rates) for rates in data["paired"]["nginx→uwsgi-as-shipped"]] == [uwsgi]
-    for words in ("Docker tax, sync", "nginx hop on hello, gevent", "hello, 16 connections: our"):
+    # ...and CPU-bound against uWSGI and gthread's CPU-bound tail from rounds of the same,
+    # with gthread at a few threads a worker, their rates and p99.
+    cpu = {*uwsgi, "nginx→gthread 4 threads"}
+    for table in ("paired", "paired_p99"):
+        assert [set(r) for r in data[table]["nginx→uwsgi-as-shipped cpu"]] == [cpu], table
+    for words in (
+        "Docker tax, sync",
+        "nginx hop on hello, gevent",
+        "hello, 16 connections: our",
+        "cpu, 16 connections: our",
+        "CPU-bound tail",
+    ):
         check = next(c for c in data["checks"] if c["target"].startswith(words))
         assert "median of 1 round" in check["measured"], check
     tax = next(c for c in data["checks"] if c["target"].startswith("observability tax, sync"))
