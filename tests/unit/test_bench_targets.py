@@ -573,3 +573,51 @@ def test_the_c_parser_line_states_the_shipped_config_against_the_python_parser()
     assert line.info and line.measured.startswith("110%, median of 3 rounds")
     absent = by_target(targets.checks([], {}, cpus=2, paired={}), "C parser, sync")
     assert absent.info and absent.measured.startswith("missing data")
+
+
+def test_a_server_that_adds_processes_under_load_is_measured_grown(monkeypatch):
+    bursts = []
+
+    def fake_wrk(url, connections, seconds, cpu, host=None):
+        bursts.append(seconds)
+        return {"rps": 100.0, "p99_ms": 10.0, "errors": 0}
+
+    monkeypatch.setattr(bench, "run_wrk", fake_wrk)
+    monkeypatch.setattr(bench, "wait_until_idle", lambda contender: None)
+
+    def contender(counts, slots=16):
+        seen = iter(counts)
+        return bench.Contender(
+            "nginx→uwsgi-as-shipped",
+            "peer via nginx",
+            "http://127.0.0.1:1",
+            lambda: 0.0,
+            slots,
+            processes=lambda: next(seen),
+        )
+
+    # It grows a process a burst up to its slots, then is measured.
+    run = bench.measured_run(contender(range(2, 17)), "io", 200, 10)
+    assert run["processes"] == 16 and bursts == [bench.GROW_BURST_SECONDS] * 14 + [10]
+    # One that stops growing short of its slots is measured once it has stopped.
+    bursts.clear()
+    assert bench.grow(contender([2, 3, 5, 5, 5, 5]), "io", 200) == 5
+    assert len(bursts) == 2 + bench.GROW_FLAT_BURSTS
+    # A server of fixed size is measured as it is, without a burst.
+    bursts.clear()
+    fixed = bench.Contender("nginx→granian", "peer via nginx", "http://127.0.0.1:1", lambda: 0.0)
+    assert "processes" not in bench.measured_run(fixed, "io", 200, 10) and bursts == [10]
+
+
+def test_the_uwsgi_lines_say_when_it_was_measured_grown():
+    via = "setup via nginx"
+    rows = [
+        row("nginx→gevent", "io", 3000, kind=via),
+        row("nginx→uwsgi-as-shipped", "io", 250, kind="peer via nginx", slots=16),
+    ]
+    io = "io, 200 connections: our best"
+    assert "grown" not in by_target(targets.checks(rows, {}, cpus=2), io).measured
+    rows[1]["processes"] = 16
+    check = by_target(targets.checks(rows, {}, cpus=2), io)
+    assert not check.met and "= 12x uWSGI as shipped 250 req/s" in check.measured
+    assert "measured grown" in check.measured and "(16 of its 16 at least" in check.measured
