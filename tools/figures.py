@@ -263,20 +263,36 @@ def block_measuring_bench(src: Sources, doc: str) -> str:
     uwsgi_io = src.row("nginx→uwsgi-as-shipped", "io")
     # Our best and its ratio as the target judged them: from the rounds back to back with
     # uWSGI where the run has them (harness/targets.py), else from the rows' medians.
-    hello_check = _check(src, "hello, 200 connections: our best")
-    hello_target = re.search(r">= ([\d.]+)x", hello_check["target"])
-    best = re.match(r"(nginx→\w+)\b.*?= ([\d.]+)x uWSGI", hello_check["measured"])
-    assert hello_target and best
-    how = ", median of rounds back to back" if "back to back" in hello_check["measured"] else ""
+    hello_target, hello_best, hello_how = _against_uwsgi(src, "hello")
+    cpu_target, cpu_best, cpu_how = _against_uwsgi(src, "cpu")
+    grown = (
+        f"grown to {uwsgi_io['processes']} of its {uwsgi_io['slots']} processes, which are "
+        "the limit"
+        if "processes" in uwsgi_io
+        else f"measured cold, before it had grown to its {uwsgi_io['slots']} processes"
+    )
     return (
         f"- **Against the servers people pick instead**, through the same nginx: on I/O-bound "
         f"load gevent serves {gevent_io['rps'] / uwsgi_io['rps']:.0f}× what uWSGI as commonly "
-        f"shipped does (its {uwsgi_io['slots']} processes are the limit), with "
-        f"{gevent_io['errors'] or 'no'} errors; on CPU-bound load all of them tie (the cores "
-        f"are the limit); on hello, uWSGI's C core and granian's Rust one are faster "
-        f"({best.group(2)}× for our best, {best.group(1)}{how}, where the target is "
-        f"{hello_target.group(1)}×): {gunicorn_in_python(src.bench)}."
+        f"shipped does ({grown}), with {gevent_io['errors'] or 'no'} errors; on CPU-bound load "
+        f"the cores are the limit ({cpu_best.group(2)}× for our best, {cpu_best.group(1)}"
+        f"{cpu_how}, where the target is {cpu_target}×); on hello, uWSGI's C core and "
+        f"granian's Rust one are faster ({hello_best.group(2)}× for our best, "
+        f"{hello_best.group(1)}{hello_how}, where the target is {hello_target}×): "
+        f"{gunicorn_in_python(src.bench)}."
     )
+
+
+def _against_uwsgi(src: Sources, workload: str) -> tuple[str, re.Match[str], str]:
+    """Our best against uWSGI as shipped on ``workload`` as the target judged it: its floor,
+    the best setup and ratio, and how it was measured (back to back where the run has the
+    rounds, harness/targets.py; else from the rows' medians)."""
+    check = _check(src, f"{workload}, 200 connections: our best")
+    target = re.search(r">= ([\d.]+)x", check["target"])
+    best = re.match(r"(nginx→\w+)\b.*?= ([\d.]+)x uWSGI", check["measured"])
+    assert target and best
+    how = ", median of rounds back to back" if "back to back" in check["measured"] else ""
+    return target.group(1), best, how
 
 
 def _has_line(bench: dict[str, Any], start: str) -> bool:
@@ -438,6 +454,21 @@ def block_decision_guide(src: Sources, doc: str) -> str:
         f"read {num(hello['rps'])} req/s in the same run)"
     )
     best_tuned = max(tuned_io["rps"], granian_io["rps"]) / io["gevent"]["rps"]
+    # The 4-thread tail as the target judged it: the median of rounds back to back with sync
+    # where the run has them (harness/targets.py), else the rows' p99.
+    few_back_to_back = re.search(
+        rf"with {FEW_THREADS} threads a worker p99 = ([\d.]+)x",
+        _check(src, "CPU-bound tail")["measured"],
+    )
+    few_tail = (
+        f"{few_back_to_back.group(1)}× sync's (p99, median of rounds back to back)"
+        if few_back_to_back
+        else f"{few['cpu']['p99_ms'] / cpu['sync']['p99_ms']:.2f}× sync's (p99 "
+        f"{num(few['cpu']['p99_ms'])} ms)"
+    )
+    uwsgi_grown = (
+        f", grown to {uwsgi['io']['processes']} processes" if "processes" in uwsgi["io"] else ""
+    )
     rows = [
         f"| CPU-bound (`/api/cpu?ms={bound.group(2)}`) | **sync**, `2 × CPUs + 1` workers | the "
         f"cores are the ceiling ({bound.group(3)} req/s, {own.group(2)} with Flask's and "
@@ -447,8 +478,7 @@ def block_decision_guide(src: Sources, doc: str) -> str:
         f"gevent's is {num(cpu['gevent']['p99_ms'])} ms and gthread's "
         f"{num(cpu['gthread']['p99_ms'])}: a CPU-bound request holds its greenlet's whole "
         f"process, or the GIL. gthread with {FEW_THREADS} threads a worker brings its tail to "
-        f"{few['cpu']['p99_ms'] / cpu['sync']['p99_ms']:.2f}× sync's (p99 "
-        f"{num(few['cpu']['p99_ms'])} ms) and gives up the I/O-bound load for it "
+        f"{few_tail} and gives up the I/O-bound load for it "
         f"({num(few['io']['rps'])} req/s against {num(io['gthread']['rps'])} with 32). |",
         f"| I/O-bound, ordinary blocking libraries (`/api/io?ms=50`) | **gthread**, `CPUs` "
         f"workers × 32 threads | throughput = workers × threads ÷ latency: "
@@ -462,7 +492,8 @@ def block_decision_guide(src: Sources, doc: str) -> str:
         "libraries and no CPU-heavy requests |",
         f"| uWSGI or granian instead of Gunicorn? | **Gunicorn, as configured here**, unless "
         f"ordinary requests dominate and you own the tuning | uWSGI as the popular uWSGI + nginx "
-        f"image ships it serves {num(uwsgi['io']['rps'])} req/s on the I/O-bound load (gevent: "
+        f"image ships it serves {num(uwsgi['io']['rps'])} req/s on the I/O-bound load"
+        f"{uwsgi_grown} (gevent: "
         f"{io['gevent']['rps'] / uwsgi['io']['rps']:.0f}× that, "
         f"{io['gevent']['errors'] or 'no'} errors) and a p99 of "
         f"{uwsgi['hello']['p99_ms'] / 1000:.1f} s on hello: {uwsgi['io']['slots']} processes at "
