@@ -814,7 +814,8 @@ def markdown(result: dict, meta: dict) -> str:
                 "the three setups through the same nginx. The observability-tax, bare-Flask, "
                 "Docker-tax, nginx-hop and hello-against-uWSGI targets are the medians of "
                 "these rounds' ratios. The order rotated every round; each run lasted "
-                f"{seconds} s.",
+                f"{seconds} s"
+                + (", uWSGI's once it had grown (grow)." if _grown_runs(result) else "."),
             ]
         elif pair_group_workload(group) != "hello":
             lines += [
@@ -825,7 +826,8 @@ def markdown(result: dict, meta: dict) -> str:
                 f"{FEW_THREADS} threads a worker, through the same nginx, CPU-bound. The "
                 "CPU-bound-against-uWSGI target is the median of these rounds' ratios, the "
                 "CPU-bound tail the median of the same runs' p99 ratios (below). The order "
-                f"rotated every round; each run lasted {seconds} s.",
+                f"rotated every round; each run lasted {seconds} s, uWSGI's once it had "
+                "grown (grow).",
             ]
         lines += ["", *round_table(names, rounds, "g")]
         cpu_rounds = (result.get("paired_cpu") or {}).get(group)
@@ -952,6 +954,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_results(args.out, meta, measure(args))
     return 0
+
+
+def _grown_runs(result: dict) -> bool:
+    """Whether the run grew uWSGI as shipped before measuring it (grow; its rows say how
+    far): runs saved before measured it cold."""
+    return any("processes" in row for row in result["rows"])
 
 
 def round_table(names: list[str], rounds: list[dict[str, float]], number: str) -> list[str]:
