@@ -489,7 +489,7 @@ def grow(contender: Contender, workload: str, connections: int) -> int | None:
     deadline = time.monotonic() + GROW_AT_MOST_SECONDS
     most, flat = contender.processes(), 0
     while most < (contender.slots or 0) and flat < GROW_FLAT_BURSTS:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline:  # a server that grows slower than any seen here
             break
         run_wrk(
             contender.url(workload),
@@ -801,10 +801,11 @@ def markdown(result: dict, meta: dict) -> str:
             + " |"
         )
     seconds = meta.get("pair_seconds", meta["seconds"])
-    hello_groups = [g for g in result.get("paired") or {} if pair_group_workload(g) == "hello"]
-    for group, rounds in (result.get("paired") or {}).items():
+    paired = result.get("paired") or {}
+    first_hello = next((g for g in paired if pair_group_workload(g) == "hello"), None)
+    for group, rounds in paired.items():
         names = list(rounds[0])
-        if hello_groups and group == hello_groups[0]:
+        if group == first_hello:
             lines += [
                 "",
                 "## Back to back (hello, req/s)",

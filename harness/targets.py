@@ -318,40 +318,24 @@ def cpu_bound_gthread_tail(runs: Runs) -> Check:
         "CPU-bound tail: gthread via nginx p99 <= 1.5x sync's, or the trade shown: with "
         f"{FEW_THREADS} threads a worker it is, and I/O-bound throughput falls"
     )
-    group = pair_group(f"nginx→{UWSGI_AS_SHIPPED}", "cpu")
-    keys = (("nginx→gthread", "cpu"), ("nginx→sync", "cpu"))
-    back_to_back = _p99_ratio_of_rounds(runs, group, "nginx→gthread", "nginx→sync")
-    if back_to_back is not None:
-        tail, measured = back_to_back
-        measured = f"gthread p99 = {measured}"
-    else:
-        found = runs.need(*keys)
-        if found is None or not (found[0]["p99_ms"] and found[1]["p99_ms"]):
-            return runs.missing(target, *keys)
-        gthread, sync = found
-        tail = gthread["p99_ms"] / sync["p99_ms"]
-        measured = (
-            f"gthread p99 {gthread['p99_ms']} ms, sync {sync['p99_ms']} ms = {tail:.2f}x "
-            f"(p50 {gthread['p50_ms']} vs {sync['p50_ms']} ms)"
-        )
+    gthread = _tail_against_sync(runs, "nginx→gthread")
+    if gthread is None:
+        return runs.missing(target, ("nginx→gthread", "cpu"), ("nginx→sync", "cpu"))
+    tail, measured = gthread
+    measured = f"gthread {measured}"
     if tail <= 1.5:
         return Check(target, measured, True)
-    trade_keys = ((GTHREAD_FEW_THREADS, "io"), ("nginx→gthread", "io"))
-    few_back_to_back = _p99_ratio_of_rounds(runs, group, GTHREAD_FEW_THREADS, "nginx→sync")
-    if few_back_to_back is None:
-        trade_keys = ((GTHREAD_FEW_THREADS, "cpu"), ("nginx→sync", "cpu"), *trade_keys)
-    rows = runs.need(*trade_keys)
-    if rows is None or (few_back_to_back is None and not (rows[0]["p99_ms"] and rows[1]["p99_ms"])):
-        absent = runs.missing(target, *trade_keys).measured
+    few = _tail_against_sync(runs, GTHREAD_FEW_THREADS)
+    io = runs.need((GTHREAD_FEW_THREADS, "io"), ("nginx→gthread", "io"))
+    if few is None or io is None:
+        absent = runs.missing(
+            target,
+            (GTHREAD_FEW_THREADS, "cpu"),
+            (GTHREAD_FEW_THREADS, "io"),
+            ("nginx→gthread", "io"),
+        ).measured
         return Check(target, f"{measured}; the trade: {absent}", False)
-    few_io, shipped_io = rows[-2:]
-    if few_back_to_back is not None:
-        few_tail, few_measured = few_back_to_back
-        few_measured = f"p99 = {few_measured}"
-    else:
-        few_cpu, sync = rows[:2]
-        few_tail = few_cpu["p99_ms"] / sync["p99_ms"]
-        few_measured = f"p99 {few_cpu['p99_ms']} ms = {few_tail:.2f}x sync's"
+    (few_tail, few_measured), (few_io, shipped_io) = few, io
     shown = few_tail <= 1.5 and few_io["rps"] < shipped_io["rps"]
     return Check(
         target,
@@ -362,19 +346,32 @@ def cpu_bound_gthread_tail(runs: Runs) -> Check:
     )
 
 
-def _p99_ratio_of_rounds(runs: Runs, group: str, ours: str, other: str) -> tuple[float, str] | None:
-    """``ours``'s p99 over ``other``'s, the median of the paired rounds of ``group`` in which
-    both ran, and the sentence that says so; None without such rounds."""
-    rounds = _rounds_with(runs, group, ours, other, "paired_p99")
-    if not rounds:
+def _tail_against_sync(runs: Runs, contender: str) -> tuple[float, str] | None:
+    """``contender``'s CPU-bound p99 over sync's, both via nginx, and the sentence that says
+    so: the median of the CPU-bound paired rounds (pair_group), or without them (runs saved
+    before) the rows'. None where neither was measured."""
+    sync = "nginx→sync"
+    rounds = _rounds_with(
+        runs, pair_group(f"nginx→{UWSGI_AS_SHIPPED}", "cpu"), contender, sync, "paired_p99"
+    )
+    if rounds:
+        ratios = sorted(r[contender] / r[sync] for r in rounds)
+        ratio = statistics.median(ratios)
+        return ratio, (
+            f"p99 = {ratio:.2f}x {sync}'s, median of {len(ratios)} "
+            f"round{'s' * (len(ratios) != 1)} back to back (each round's ratio "
+            f"{ratios[0]:.2f}x to {ratios[-1]:.2f}x; median p99 {contender} "
+            f"{statistics.median(r[contender] for r in rounds):g} vs {sync} "
+            f"{statistics.median(r[sync] for r in rounds):g} ms)"
+        )
+    found = runs.need((contender, "cpu"), (sync, "cpu"))
+    if found is None or not (found[0]["p99_ms"] and found[1]["p99_ms"]):
         return None
-    ratios = sorted(r[ours] / r[other] for r in rounds)
-    ratio = statistics.median(ratios)
+    ours, theirs = found
+    ratio = ours["p99_ms"] / theirs["p99_ms"]
     return ratio, (
-        f"{ratio:.2f}x {other}'s, median of {len(ratios)} round{'s' * (len(ratios) != 1)} "
-        f"back to back (each round's ratio {ratios[0]:.2f}x to {ratios[-1]:.2f}x; median p99 "
-        f"{ours} {statistics.median(r[ours] for r in rounds):g} vs {other} "
-        f"{statistics.median(r[other] for r in rounds):g} ms)"
+        f"p99 {ours['p99_ms']} ms = {ratio:.2f}x sync's {theirs['p99_ms']} ms (p50 "
+        f"{ours['p50_ms']} vs {theirs['p50_ms']} ms)"
     )
 
 
