@@ -701,8 +701,25 @@ def against_uwsgi_as_shipped(runs: Runs, workload: str) -> Check:
         target,
         f"{ours['contender']} {ours['rps']:g} req/s ({ours['errors']} errors, p99 "
         f"{ours['p99_ms']} ms) = {ratio:.3g}x uWSGI as shipped {theirs['rps']:g} req/s "
-        f"({theirs['errors']} errors, p99 {theirs['p99_ms']} ms)" + _grown(runs, workload),
+        f"({theirs['errors']} errors, p99 {theirs['p99_ms']} ms)"
+        + _grown(runs, workload)
+        + (_io_ceiling(runs, theirs["rps"], floor) if workload == "io" else ""),
         ratio >= floor and (workload != "io" or ours["errors"] == 0),
+    )
+
+
+def _io_ceiling(runs: Runs, theirs: float, floor: float) -> str:
+    """Where the I/O-bound lead over uWSGI is out of reach by arithmetic, say so: no server
+    answers more than connections / wait requests a second on this workload (Little's law,
+    every connection always waiting on one request), so against a uWSGI that serves more
+    than that ceiling / floor, no server meets the floor."""
+    ceiling = runs.top / (IO_MS / 1000)
+    if ceiling / max(theirs, 0.1) >= floor:
+        return ""
+    return (
+        f"; out of reach by arithmetic: no server serves more than {runs.top} connections / "
+        f"{IO_MS} ms = {ceiling:g} req/s here, {ceiling / max(theirs, 0.1):.3g}x uWSGI's "
+        f"rate; {floor:g}x needs uWSGI below {ceiling / floor:g} req/s"
     )
 
 

@@ -621,3 +621,21 @@ def test_the_uwsgi_lines_say_when_it_was_measured_grown():
     check = by_target(targets.checks(rows, {}, cpus=2), io)
     assert not check.met and "= 12x uWSGI as shipped 250 req/s" in check.measured
     assert "measured grown" in check.measured and "(16 of its 16 at least" in check.measured
+
+
+def test_the_io_lead_over_uwsgi_says_when_arithmetic_puts_it_out_of_reach():
+    # 200 connections each waiting 50 ms: no server serves more than 4000 req/s, so a 20x
+    # lead needs uWSGI below 200 req/s.
+    def io(uwsgi_rps):
+        rows = [
+            row("nginx→gevent", "io", 3700, kind="setup via nginx"),
+            row("nginx→uwsgi-as-shipped", "io", uwsgi_rps, kind="peer via nginx"),
+        ]
+        return by_target(targets.checks(rows, {}, cpus=2), "io, 200 connections: our best")
+
+    grown = io(271.4)
+    assert not grown.met and "out of reach by arithmetic" in grown.measured
+    assert "200 connections / 50 ms = 4000 req/s here, 14.7x uWSGI's rate" in grown.measured
+    assert "20x needs uWSGI below 200 req/s" in grown.measured
+    cold = io(53)
+    assert cold.met and "out of reach" not in cold.measured
