@@ -679,11 +679,13 @@ def measure_pairs(found: list[Contender], samples: dict, connections: int, args)
     apart identical code lands (targets.noise_floor). The rows of the contenders measured
     only here (paired_only) are built from these runs. Returns, by group, the rounds' rates
     (``paired``), the p99 of the same runs in ms (``paired_p99``) and the server's CPU per
-    request in ms (``paired_cpu``, targets._cpu_reading; for the variant groups only)."""
+    request in ms (``paired_cpu``, targets._cpu_reading; for the variant groups only), and
+    each run's errors (``paired_errors``: a round where a contender served nothing says why)."""
     tables: dict[str, dict[str, list[dict[str, float]]]] = {
         "paired": {},
         "paired_p99": {},
         "paired_cpu": {},
+        "paired_errors": {},
     }
     for name, (workload, group) in pair_groups(found).items():
         if workload not in args.workloads:
@@ -693,6 +695,7 @@ def measure_pairs(found: list[Contender], samples: dict, connections: int, args)
             rates: dict[str, float] = {}
             p99: dict[str, float] = {}
             cpu: dict[str, float] = {}
+            errors: dict[str, float] = {}
             for contender in group[turn:] + group[:turn]:
                 print(
                     f"  pair {round_no + 1} {workload:5} c={connections:<3} {contender.name}",
@@ -702,10 +705,12 @@ def measure_pairs(found: list[Contender], samples: dict, connections: int, args)
                 rates[contender.name] = run["rps"]
                 p99[contender.name] = run["p99_ms"]
                 cpu[contender.name] = round(per_request_cpu_ms(run), 4)
+                errors[contender.name] = run["errors"]
                 if contender.paired_only:
                     samples.setdefault((contender.name, workload, connections), []).append(run)
             tables["paired"].setdefault(name, []).append(rates)
             tables["paired_p99"].setdefault(name, []).append(p99)
+            tables["paired_errors"].setdefault(name, []).append(errors)
             # Only where every contender's CPU counts the same processes: a native nginx→
             # row counts nginx alone, the compose stack's every container.
             if group[0].kind == "setup":
@@ -839,6 +844,14 @@ def markdown(result: dict, meta: dict) -> str:
         if p99_rounds and pair_group_workload(group) != "hello":
             lines += ["", f"The same runs, {group}: p99 (ms).", ""]
             lines += round_table(names, p99_rounds, "g")
+        error_rounds = (result.get("paired_errors") or {}).get(group)
+        if error_rounds and any(any(r.values()) for r in error_rounds):
+            lines += [
+                "",
+                f"The same runs, {group}: errors (non-2xx answers and wrk's socket errors).",
+                "",
+            ]
+            lines += round_table(names, error_rounds, "g")
     idle = result.get("idle")
     if idle:
         lines += [
@@ -989,6 +1002,7 @@ def write_results(out: Path, meta: dict, result: dict) -> None:
         result.get("paired"),
         result.get("paired_cpu"),
         result.get("paired_p99"),
+        result.get("paired_errors"),
     )
     if meta.get("only"):
         found = [c for c in found if any(word in c.target for word in meta["only"])]

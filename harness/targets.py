@@ -102,16 +102,19 @@ class Runs:
         paired: dict[str, list[dict[str, float]]] | None = None,
         paired_cpu: dict[str, list[dict[str, float]]] | None = None,
         paired_p99: dict[str, list[dict[str, float]]] | None = None,
+        paired_errors: dict[str, list[dict[str, float]]] | None = None,
     ) -> None:
         self.rows = rows
         # Rounds of rates measured back to back, by group (harness/bench.py's pair_groups:
         # on hello a setup and its app variants; native nginx, the compose stack's and the
         # setup direct; uWSGI as shipped and the setups via nginx; the last also CPU-bound),
         # the server's CPU per request in the same runs (ms; the variant groups only; none
-        # before 2026-12) and their p99 (ms; none before 2026-12-07's second run).
+        # before 2026-12), their p99 (ms; none before 2026-12-07's second run) and their
+        # errors (none before 2026-12-08).
         self.paired = paired or {}
         self.paired_cpu = paired_cpu or {}
         self.paired_p99 = paired_p99 or {}
+        self.paired_errors = paired_errors or {}
         self.by_key = {(r["contender"], r["workload"], r["connections"]): r for r in rows}
         self.top = max((r["connections"] for r in rows), default=0)
         self.locust = locust
@@ -767,10 +770,32 @@ def _against_uwsgi_back_to_back(
         f"(each round's ratio {ratios[0]:.3g}x to {ratios[-1]:.3g}x; median rates {best} "
         f"{statistics.median(r[best] for r in rounds):g} vs {uwsgi} "
         f"{statistics.median(r[uwsgi] for r in rounds):g} req/s)"
+        + _left_out(runs, group, best, uwsgi)
         + (f"; the other setups {others}" if others else "")
         + _grown(runs, workload),
         ratio >= floor,
     )
+
+
+def _left_out(runs: Runs, group: str, ours: str, other: str) -> str:
+    """The rounds of ``group`` a ratio of ``ours`` to ``other`` cannot use, said: those where
+    either served nothing (a rate of 0), with that run's errors where the run recorded them
+    (``paired_errors``; none before 2026-12-08)."""
+    errors = runs.paired_errors.get(group, [])
+    empty = []
+    for number, rates in enumerate(runs.paired.get(group, []), 1):
+        idle = [name for name in (ours, other) if name in rates and not rates[name]]
+        if idle:
+            counted = errors[number - 1] if number <= len(errors) else {}
+            empty.append(
+                f"round {number}, where "
+                + " and ".join(
+                    name + (f" ({counted[name]:g} errors)" if name in counted else "")
+                    for name in idle
+                )
+                + " served nothing"
+            )
+    return f"; left out: {'; '.join(empty)}" if empty else ""
 
 
 def where_the_peers_stand(runs: Runs, workload: str) -> Check:
@@ -842,6 +867,9 @@ def checks(
     paired: dict[str, list[dict[str, float]]] | None = None,
     paired_cpu: dict[str, list[dict[str, float]]] | None = None,
     paired_p99: dict[str, list[dict[str, float]]] | None = None,
+    paired_errors: dict[str, list[dict[str, float]]] | None = None,
 ) -> list[Check]:
     """Every target, judged from the rows of one run (missing rows: MISSED)."""
-    return list(_every_target(Runs(rows, locust, cpus, idle, paired, paired_cpu, paired_p99)))
+    return list(
+        _every_target(Runs(rows, locust, cpus, idle, paired, paired_cpu, paired_p99, paired_errors))
+    )

@@ -73,9 +73,9 @@ def test_the_short_benchmark_measures_every_contender_and_writes_its_ratios(tmp_
     uwsgi = {"nginx→uwsgi-as-shipped", *(f"nginx→{setup}" for setup in SETUPS)}
     assert [set(rates) for rates in data["paired"]["nginx→uwsgi-as-shipped"]] == [uwsgi]
     # ...and CPU-bound against uWSGI and gthread's CPU-bound tail from rounds of the same,
-    # with gthread at a few threads a worker, their rates and p99.
+    # with gthread at a few threads a worker, their rates, p99 and errors.
     cpu = {*uwsgi, "nginx→gthread 4 threads"}
-    for table in ("paired", "paired_p99"):
+    for table in ("paired", "paired_p99", "paired_errors"):
         assert [set(r) for r in data[table]["nginx→uwsgi-as-shipped cpu"]] == [cpu], table
     for words in (
         "Docker tax, sync",

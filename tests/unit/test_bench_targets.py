@@ -639,3 +639,50 @@ def test_the_io_lead_over_uwsgi_says_when_arithmetic_puts_it_out_of_reach():
     assert "20x needs uWSGI below 200 req/s" in grown.measured
     cold = io(53)
     assert cold.met and "out of reach" not in cold.measured
+
+
+def test_a_round_where_uwsgi_served_nothing_is_left_out_and_said_so():
+    uwsgi = "nginx→uwsgi-as-shipped"
+    group = f"{uwsgi} cpu"
+    rows = [
+        row("nginx→sync", "cpu", 290, kind="setup via nginx"),
+        row(uwsgi, "cpu", 300, kind="peer via nginx"),
+    ]
+    paired = {
+        group: [
+            {uwsgi: 300, "nginx→sync": 306},
+            {uwsgi: 0.0, "nginx→sync": 300},
+            {uwsgi: 280, "nginx→sync": 294},
+        ]
+    }
+    errors = {group: [{uwsgi: 0, "nginx→sync": 0}, {uwsgi: 812, "nginx→sync": 0}, {}]}
+    cpu = "cpu, 200 connections: our best"
+    check = by_target(targets.checks(rows, {}, cpus=2, paired=paired, paired_errors=errors), cpu)
+    # Two rounds judge (1.02x and 1.05x); the third is named, with its errors.
+    assert "median of 2 rounds back to back" in check.measured
+    assert f"left out: round 2, where {uwsgi} (812 errors) served nothing" in check.measured
+    # A run saved before errors were recorded still names the round.
+    saved = by_target(targets.checks(rows, {}, cpus=2, paired=paired), cpu)
+    assert f"left out: round 2, where {uwsgi} served nothing" in saved.measured
+    # Rounds where both served leave nothing to say.
+    paired[group][1][uwsgi] = 290
+    assert (
+        "left out" not in by_target(targets.checks(rows, {}, cpus=2, paired=paired), cpu).measured
+    )
+
+
+def test_bench_md_shows_the_paired_runs_errors_only_where_there_were_some():
+    uwsgi = "nginx→uwsgi-as-shipped"
+    group = f"{uwsgi} cpu"
+    meta = {"generated": "today", "cpus": 2, "seconds": 10, "rounds": 1}
+    result = {
+        "rows": [],
+        "checks": [],
+        "locust": {},
+        "paired": {group: [{uwsgi: 0.0, "nginx→sync": 300}]},
+        "paired_errors": {group: [{uwsgi: 0, "nginx→sync": 0}]},
+    }
+    assert "errors (non-2xx" not in bench.markdown(result, meta)
+    result["paired_errors"][group][0][uwsgi] = 812
+    text = bench.markdown(result, meta)
+    assert f"The same runs, {group}: errors (non-2xx" in text and "| 1 | 812 | 0 |" in text
