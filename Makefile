@@ -61,7 +61,7 @@ lint: $(VENV)/installed  ## ruff, mypy (app, delay), shellcheck
 report: $(VENV)/installed  ## the load-test report (~8 min) into artifacts/report/
 	$(PYTHON) -m harness.report
 
-bench: $(VENV)/installed  ## the benchmark (~75 min; --short for a smoke run) into artifacts/bench/
+bench: $(VENV)/installed  ## the benchmark (~2 h; --short for a smoke run) into artifacts/bench/
 	$(PYTHON) -m harness.bench
 
 soak: $(VENV)/installed  ## 10 min of mixed load with workers recycling: nothing may grow (artifacts/soak/)

@@ -1,8 +1,8 @@
 """The benchmark: each setup against its theoretical bound and against what a user might run
 instead, side by side in one run on one machine. Not a test: it asserts nothing about speed.
 
-    python -m harness.bench                 # full: 10 s runs, 3 interleaved rounds (~75 min)
-    python -m harness.bench --short         # smoke: 1 s runs, 1 round (CI runs this)
+    python -m harness.bench                 # full: 10 s runs, 3 interleaved rounds (~2 h)
+    python -m harness.bench --short         # smoke: 1 s runs, 1 round, uWSGI not grown (CI)
 
 Starts every contender natively on free loopback ports: Gunicorn sync / gthread / gevent
 directly and through our nginx (its load port; the same Gunicorn processes both ways),
@@ -504,11 +504,14 @@ def grow(contender: Contender, workload: str, connections: int) -> int | None:
     return most
 
 
-def measured_run(contender: Contender, workload: str, connections: int, seconds: int) -> dict:
+def measured_run(
+    contender: Contender, workload: str, connections: int, seconds: int, grown: bool = True
+) -> dict:
     """One wrk run of ``contender``: once the previous run's queue has drained, and grown
-    first where it grows under load (grow; the run then says how many processes served)."""
+    first where it grows under load (grow; the run then says how many processes served),
+    unless ``grown`` is False (a smoke run: growing uWSGI takes up to a minute a run)."""
     wait_until_idle(contender)
-    processes = grow(contender, workload, connections)
+    processes = grow(contender, workload, connections) if grown else None
     run = run_wrk(contender.url(workload), connections, seconds, contender.cpu, contender.host)
     return run if processes is None else {**run, "processes": processes}
 
@@ -566,7 +569,7 @@ def measure(args) -> dict[str, Any]:
                             flush=True,
                         )
                         samples.setdefault((contender.name, workload, connections), []).append(
-                            measured_run(contender, workload, connections, args.seconds)
+                            measured_run(contender, workload, connections, args.seconds, args.grow)
                         )
             if args.locust:
                 # One Locust process (FastHttpUser, as in the project's load tests): what it
@@ -701,7 +704,7 @@ def measure_pairs(found: list[Contender], samples: dict, connections: int, args)
                     f"  pair {round_no + 1} {workload:5} c={connections:<3} {contender.name}",
                     flush=True,
                 )
-                run = measured_run(contender, workload, connections, args.pair_seconds)
+                run = measured_run(contender, workload, connections, args.pair_seconds, args.grow)
                 rates[contender.name] = run["rps"]
                 p99[contender.name] = run["p99_ms"]
                 cpu[contender.name] = round(per_request_cpu_ms(run), 4)
@@ -832,8 +835,8 @@ def markdown(result: dict, meta: dict) -> str:
                 f"{FEW_THREADS} threads a worker, through the same nginx, CPU-bound. The "
                 "CPU-bound-against-uWSGI target is the median of these rounds' ratios, the "
                 "CPU-bound tail the median of the same runs' p99 ratios (below). The order "
-                f"rotated every round; each run lasted {seconds} s, uWSGI's once it had "
-                "grown (grow).",
+                f"rotated every round; each run lasted {seconds} s"
+                + (", uWSGI's once it had grown (grow)." if _grown_runs(result) else "."),
             ]
         lines += ["", *round_table(names, rounds, "g")]
         cpu_rounds = (result.get("paired_cpu") or {}).get(group)
@@ -910,6 +913,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-locust", dest="locust", action="store_false", help="skip the Locust ceiling runs"
     )
     parser.add_argument(
+        "--no-grow",
+        dest="grow",
+        action="store_false",
+        help="measure uWSGI as shipped as it stands, without loading it until it has grown "
+        "first (grow; --short does so)",
+    )
+    parser.add_argument(
         "--no-docker",
         dest="docker",
         action="store_false",
@@ -947,6 +957,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.short:
         args.seconds, args.rounds, args.connections, args.idle_seconds = 1, 1, [16], 3
         args.pair_rounds, args.pair_seconds = 1, 1
+        # A smoke run checks that every contender answers; growing uWSGI as shipped to its
+        # 16 processes before each of its runs took two of the short run's five minutes.
+        args.grow = False
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
     if max(args.connections) > 400 or max(args.seconds, args.pair_seconds) > 60:

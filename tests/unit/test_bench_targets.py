@@ -607,6 +607,10 @@ def test_a_server_that_adds_processes_under_load_is_measured_grown(monkeypatch):
     bursts.clear()
     fixed = bench.Contender("nginx→granian", "peer via nginx", "http://127.0.0.1:1", lambda: 0.0)
     assert "processes" not in bench.measured_run(fixed, "io", 200, 10) and bursts == [10]
+    # A smoke run (--short, --no-grow) measures it as it stands.
+    bursts.clear()
+    run = bench.measured_run(contender(range(2, 17)), "io", 200, 1, grown=False)
+    assert "processes" not in run and bursts == [1]
 
 
 def test_the_uwsgi_lines_say_when_it_was_measured_grown():
