@@ -958,7 +958,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seconds, args.rounds, args.connections, args.idle_seconds = 1, 1, [16], 3
         args.pair_rounds, args.pair_seconds = 1, 1
         # A smoke run checks that every contender answers; growing uWSGI as shipped to its
-        # 16 processes before each of its runs took two of the short run's five minutes.
+        # 16 processes before each of its runs took about half of the short run's time.
         args.grow = False
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
