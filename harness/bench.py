@@ -811,6 +811,8 @@ def markdown(result: dict, meta: dict) -> str:
     seconds = meta.get("pair_seconds", meta["seconds"])
     paired = result.get("paired") or {}
     first_hello = next((g for g in paired if pair_group_workload(g) == "hello"), None)
+    # How each back-to-back section's runs of uWSGI as shipped began (grow; --no-grow).
+    uwsgi_began = ", uWSGI's once it had grown (grow)." if _grown_runs(result) else "."
     for group, rounds in paired.items():
         names = list(rounds[0])
         if group == first_hello:
@@ -823,8 +825,7 @@ def markdown(result: dict, meta: dict) -> str:
                 "the three setups through the same nginx. The observability-tax, bare-Flask, "
                 "Docker-tax, nginx-hop and hello-against-uWSGI targets are the medians of "
                 "these rounds' ratios. The order rotated every round; each run lasted "
-                f"{seconds} s"
-                + (", uWSGI's once it had grown (grow)." if _grown_runs(result) else "."),
+                f"{seconds} s" + uwsgi_began,
             ]
         elif pair_group_workload(group) != "hello":
             lines += [
@@ -835,8 +836,7 @@ def markdown(result: dict, meta: dict) -> str:
                 f"{FEW_THREADS} threads a worker, through the same nginx, CPU-bound. The "
                 "CPU-bound-against-uWSGI target is the median of these rounds' ratios, the "
                 "CPU-bound tail the median of the same runs' p99 ratios (below). The order "
-                f"rotated every round; each run lasted {seconds} s"
-                + (", uWSGI's once it had grown (grow)." if _grown_runs(result) else "."),
+                f"rotated every round; each run lasted {seconds} s" + uwsgi_began,
             ]
         lines += ["", *round_table(names, rounds, "g")]
         cpu_rounds = (result.get("paired_cpu") or {}).get(group)

@@ -717,12 +717,13 @@ def _io_ceiling(runs: Runs, theirs: float, floor: float) -> str:
     every connection always waiting on one request), so against a uWSGI that serves more
     than that ceiling / floor, no server meets the floor."""
     ceiling = runs.top / (IO_MS / 1000)
-    if ceiling / max(theirs, 0.1) >= floor:
+    most = ceiling / max(theirs, 0.1)
+    if most >= floor:
         return ""
     return (
         f"; out of reach by arithmetic: no server serves more than {runs.top} connections / "
-        f"{IO_MS} ms = {ceiling:g} req/s here, {ceiling / max(theirs, 0.1):.3g}x uWSGI's "
-        f"rate; {floor:g}x needs uWSGI below {ceiling / floor:g} req/s"
+        f"{IO_MS} ms = {ceiling:g} req/s here, {most:.3g}x uWSGI's rate; {floor:g}x needs "
+        f"uWSGI below {ceiling / floor:g} req/s"
     )
 
 
