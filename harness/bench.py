@@ -229,9 +229,11 @@ def contenders(
     docker: bool = True,
     idle_seconds: int = 60,
     database_url: str = "",
+    nginx_workers: int | None = None,
 ) -> tuple[list[Contender], dict[str, Any] | None]:
     """Every server, started; and, with docker, what the compose stack costs idle. The three
-    setups query ``database_url`` on the db workload."""
+    setups query ``database_url`` on the db workload. The native nginx runs ``nginx_workers``
+    worker processes when given, else as its config says."""
 
     # "Direct" and "via nginx" hit the very same Gunicorn processes, so the difference
     # between them is the nginx hop alone. Every server logs to a file, none through a
@@ -291,6 +293,7 @@ def contenders(
             app_ports,
             logs / "nginx.log",
             peers=[*(p for _, p in peers), *(peer for _, _, peer, _ in variant_peers)],
+            tweak=launch.worker_processes(nginx_workers) if nginx_workers else None,
         )
     )
     proxy_cpu = process_tree_cpu(proxy.process.pid)
@@ -552,6 +555,7 @@ def measure(args) -> dict[str, Any]:
             docker=args.docker,
             idle_seconds=args.idle_seconds,
             database_url=database_url,
+            nginx_workers=args.nginx_workers,
         )
         nginx_load_url = next(c.base for c in every if c.name == NGINX_STATIC)
         found = [c for c in every if not args.contenders or c.name in args.contenders]
@@ -757,6 +761,17 @@ def markdown(result: dict, meta: dict) -> str:
             if meta.get("only")
             else []
         ),
+        *(
+            [
+                f"nginx ran {meta['nginx_workers']} worker process"
+                f"{'es' if meta['nginx_workers'] > 1 else ''} here (--nginx-workers), not as "
+                "its shipped config says (`worker_processes` in nginx/nginx.conf), in front of "
+                "every contender via nginx alike.",
+                "",
+            ]
+            if meta.get("nginx_workers")
+            else []
+        ),
         "## Targets",
         "",
     ]
@@ -926,6 +941,13 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the compose stack (the Docker-tax rows); it needs a Docker engine",
     )
     parser.add_argument(
+        "--nginx-workers",
+        type=int,
+        metavar="N",
+        help="run the native nginx with N worker processes instead of the shipped config's "
+        "worker_processes (the compose stack's nginx cannot follow: needs --no-docker)",
+    )
+    parser.add_argument(
         "--idle-seconds", type=int, default=60, help="how long to measure the idle compose stack"
     )
     parser.add_argument(
@@ -960,6 +982,8 @@ def main(argv: list[str] | None = None) -> int:
         # A smoke run checks that every contender answers; growing uWSGI as shipped to its
         # 16 processes before each of its runs took about half of the short run's time.
         args.grow = False
+    if args.nginx_workers is not None and (args.docker or args.nginx_workers < 1):
+        parser.error("--nginx-workers needs --no-docker and a count of at least 1")
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
     if max(args.connections) > 400 or max(args.seconds, args.pair_seconds) > 60:
@@ -978,6 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
         "connections": args.connections,
         "command": rerun_command(argv if argv is not None else sys.argv[1:]),
         "only": args.only,
+        "nginx_workers": args.nginx_workers,
     }
     write_results(args.out, meta, measure(args))
     return 0

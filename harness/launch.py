@@ -366,6 +366,23 @@ def nginx(
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def worker_processes(count: int) -> Callable[[Path], None]:
+    """A ``tweak`` for nginx(): run ``count`` worker processes instead of what the shipped
+    nginx/nginx.conf says, for a benchmark that asks how much nginx's own share moves a
+    comparison (bench --nginx-workers)."""
+
+    def tweak(conf_dir: Path) -> None:
+        main = conf_dir / "nginx.conf"
+        text, found = re.subn(
+            r"^worker_processes \S+;", f"worker_processes {count};", main.read_text(), flags=re.M
+        )
+        if found != 1:
+            raise RuntimeError(f"no one worker_processes line to replace in {main}")
+        main.write_text(text)
+
+    return tweak
+
+
 # nginx's load port in its container (nginx/sites/stack.conf): no rate limit. The compose
 # stack keeps it inside its networks; the benchmark adds this override to reach it from
 # the host, published on 127.0.0.1 only.

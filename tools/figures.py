@@ -15,6 +15,9 @@ and each block says which artifact it comes from. The artifacts, all committed:
 - docs/bench/bench.json            ``make bench`` (wrk; harness/bench.py)
 - docs/bench/app-cost/bench.json   the per-request cost targets alone (command in its meta)
 - docs/bench/docker-tax/bench.json the Docker-tax targets alone (command in its meta)
+- docs/bench/against-uwsgi/bench.json and docs/bench/nginx-one-worker/bench.json
+                                   the against-uWSGI targets alone, behind nginx as shipped
+                                   and with one worker (commands in their meta)
 - docs/report/report.json          ``make report`` (Locust; harness/report.py)
 - docs/figures/tests.json          what the fault, hostile-input and e2e tests measured on
   their last full run (tests/recorded_figures.py writes artifacts/figures/tests.json;
@@ -32,6 +35,7 @@ import json
 import re
 import shlex
 import shutil
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +48,10 @@ DB_BENCH = ROOT / "docs" / "bench" / "database" / "bench.json"
 # The per-request cost targets measured alone, after the last change to the app's hot path.
 APP_COST_BENCH = ROOT / "docs" / "bench" / "app-cost" / "bench.json"
 DOCKER_TAX_BENCH = ROOT / "docs" / "bench" / "docker-tax" / "bench.json"
+# The against-uWSGI targets alone, behind nginx as shipped and behind one nginx worker (the
+# uWSGI image's own nginx), run back to back (commands in their meta).
+AGAINST_UWSGI_BENCH = ROOT / "docs" / "bench" / "against-uwsgi" / "bench.json"
+NGINX_ONE_WORKER_BENCH = ROOT / "docs" / "bench" / "nginx-one-worker" / "bench.json"
 SOAK = ROOT / "docs" / "soak" / "soak.json"
 REPORT = ROOT / "docs" / "report" / "report.json"
 TESTS = ROOT / "docs" / "figures" / "tests.json"
@@ -83,6 +91,8 @@ class Sources:
         self.db_bench = json.loads(DB_BENCH.read_text())
         self.app_cost_bench = json.loads(APP_COST_BENCH.read_text())
         self.docker_tax_bench = json.loads(DOCKER_TAX_BENCH.read_text())
+        self.against_uwsgi_bench = json.loads(AGAINST_UWSGI_BENCH.read_text())
+        self.nginx_one_worker_bench = json.loads(NGINX_ONE_WORKER_BENCH.read_text())
         self.soak = json.loads(SOAK.read_text())
 
     def row(self, contender: str, workload: str, connections: int = 200) -> dict[str, Any]:
@@ -293,6 +303,56 @@ def _against_uwsgi(src: Sources, workload: str) -> tuple[str, re.Match[str], str
     assert target and best
     how = ", median of rounds back to back" if "back to back" in check["measured"] else ""
     return target.group(1), best, how
+
+
+def block_measuring_nginx_workers(src: Sources, doc: str) -> str:
+    """Hello against uWSGI as shipped behind nginx as shipped and behind one nginx worker:
+    the two partial runs' back-to-back rounds, each server's median rate in each, and our
+    best's ratio as the target judged it."""
+    shipped, one = src.against_uwsgi_bench, src.nginx_one_worker_bench
+    uwsgi = "nginx→uwsgi-as-shipped"
+
+    def medians(bench: dict[str, Any]) -> dict[str, float]:
+        rounds = bench["paired"][uwsgi]  # hello's rounds: the group bears uWSGI's name alone
+        return {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+
+    def best(bench: dict[str, Any], workload: str) -> str:
+        check = _check(src, f"{workload}, 200 connections: our best", bench)
+        found = re.match(r"(nginx→\w+)\b.*?= ([\d.]+)x uWSGI", check["measured"])
+        assert found, check["measured"]
+        return f"{found.group(2)}× ({found.group(1)})"
+
+    def target(workload: str) -> str:
+        check = _check(src, f"{workload}, 200 connections: our best", shipped)
+        found = re.search(r">= ([\d.]+)x", check["target"])
+        assert found, check["target"]
+        return found.group(1)
+
+    before, after = medians(shipped), medians(one)
+    servers = [uwsgi] + [f"nginx→{setup}" for setup in SETUPS]
+    change = {name: after[name] / before[name] - 1 for name in servers}
+    moves = ", ".join(
+        f"{name.removeprefix('nginx→')} {num(before[name])} → {num(after[name])} req/s "
+        f"({change[name]:+.0%})"
+        for name in servers
+    )
+    most = min(servers, key=change.__getitem__)
+    why = (
+        f"every server served hello slower behind one worker, {most.removeprefix('nginx→')} "
+        "the most"
+        if all(value < 0 for value in change.values())
+        else "not every server served hello slower behind one worker"
+    )
+    return (
+        "- **Behind one nginx worker**, the against-uWSGI targets alone run twice, the "
+        f"second with `--nginx-workers 1`. On hello, median rates behind nginx as shipped → "
+        f"behind one worker: {moves}: {why}. Our best against uWSGI as shipped: "
+        f"{best(shipped, 'hello')} → {best(one, 'hello')} (target {target('hello')}×); on "
+        f"CPU-bound load {best(shipped, 'cpu')} → {best(one, 'cpu')} (target "
+        f"{target('cpu')}×). Each ratio is the median of rounds back to back; the rates' "
+        f"changes compare two runs minutes apart ({link(AGAINST_UWSGI_BENCH, doc)}, "
+        f"{link(NGINX_ONE_WORKER_BENCH, doc)})."
+    )
 
 
 def _has_line(bench: dict[str, Any], start: str) -> bool:
@@ -956,6 +1016,7 @@ BLOCKS: dict[str, Callable[[Sources, str], str]] = {
     "measuring-bench": block_measuring_bench,
     "measuring-locust": block_measuring_locust,
     "measuring-per-request": block_measuring_per_request,
+    "measuring-nginx-workers": block_measuring_nginx_workers,
     "reliability-faults": block_reliability_faults,
     "reliability-hostile": block_reliability_hostile,
     "reliability-overload": block_reliability_overload,

@@ -3,7 +3,10 @@ rows with known answers (the measuring itself runs in tests/integration/test_ben
 
 from __future__ import annotations
 
-from harness import bench, targets
+import pytest
+
+from harness import bench, launch, targets
+from tools.native_stack import Ports, render_nginx
 
 
 def row(
@@ -690,3 +693,31 @@ def test_bench_md_shows_the_paired_runs_errors_only_where_there_were_some():
     result["paired_errors"][group][0][uwsgi] = 812
     text = bench.markdown(result, meta)
     assert f"The same runs, {group}: errors (non-2xx" in text and "| 1 | 812 | 0 |" in text
+
+
+def test_nginx_workers_sets_the_rendered_configs_worker_count(tmp_path):
+    conf = render_nginx(tmp_path, Ports())
+    launch.worker_processes(1)(conf.parent)
+    lines = [line for line in conf.read_text().splitlines() if "worker_processes" in line]
+    assert [line for line in lines if not line.lstrip().startswith("#")] == ["worker_processes 1;"]
+    # A config without the line (say, a renamed directive) stops the run instead of
+    # measuring the shipped count under the option's name.
+    conf.write_text("events {}\n")
+    with pytest.raises(RuntimeError, match="worker_processes"):
+        launch.worker_processes(1)(conf.parent)
+
+
+def test_bench_md_says_when_nginx_ran_another_worker_count():
+    meta = {"generated": "today", "cpus": 2, "seconds": 10, "rounds": 1}
+    result = {"rows": [], "checks": [], "locust": {}}
+    assert "--nginx-workers" not in bench.markdown(result, meta)
+    text = bench.markdown(result, {**meta, "nginx_workers": 1})
+    assert "nginx ran 1 worker process here (--nginx-workers)" in text
+
+
+def test_nginx_workers_needs_a_run_without_the_compose_stack(capsys):
+    # The compose stack's nginx keeps its built config: its rows would not match the option.
+    for argv in (["--nginx-workers", "1"], ["--no-docker", "--nginx-workers", "0"]):
+        with pytest.raises(SystemExit):
+            bench.main(["--out", "/nonexistent/never-written", *argv])
+        assert "--nginx-workers needs --no-docker" in capsys.readouterr().err
