@@ -293,11 +293,14 @@ def block_measuring_bench(src: Sources, doc: str) -> str:
     )
 
 
-def _against_uwsgi(src: Sources, workload: str) -> tuple[str, re.Match[str], str]:
-    """Our best against uWSGI as shipped on ``workload`` as the target judged it: its floor,
-    the best setup and ratio, and how it was measured (back to back where the run has the
-    rounds, harness/targets.py; else from the rows' medians)."""
-    check = _check(src, f"{workload}, 200 connections: our best")
+def _against_uwsgi(
+    src: Sources, workload: str, bench: dict[str, Any] | None = None
+) -> tuple[str, re.Match[str], str]:
+    """Our best against uWSGI as shipped on ``workload`` as the target judged it in ``bench``
+    (default: the whole benchmark): its floor, the best setup and ratio, and how it was
+    measured (back to back where the run has the rounds, harness/targets.py; else from the
+    rows' medians)."""
+    check = _check(src, f"{workload}, 200 connections: our best", bench)
     target = re.search(r">= ([\d.]+)x", check["target"])
     best = re.match(r"(nginx→\w+)\b.*?= ([\d.]+)x uWSGI", check["measured"])
     assert target and best
@@ -317,16 +320,11 @@ def block_measuring_nginx_workers(src: Sources, doc: str) -> str:
         return {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
 
     def best(bench: dict[str, Any], workload: str) -> str:
-        check = _check(src, f"{workload}, 200 connections: our best", bench)
-        found = re.match(r"(nginx→\w+)\b.*?= ([\d.]+)x uWSGI", check["measured"])
-        assert found, check["measured"]
+        _, found, _ = _against_uwsgi(src, workload, bench)
         return f"{found.group(2)}× ({found.group(1)})"
 
     def target(workload: str) -> str:
-        check = _check(src, f"{workload}, 200 connections: our best", shipped)
-        found = re.search(r">= ([\d.]+)x", check["target"])
-        assert found, check["target"]
-        return found.group(1)
+        return _against_uwsgi(src, workload, shipped)[0]
 
     before, after = medians(shipped), medians(one)
     servers = [uwsgi] + [f"nginx→{setup}" for setup in SETUPS]
